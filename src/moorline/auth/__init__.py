@@ -1,0 +1,1 @@
+"""API tokens: issued once, stored hashed, checked on every request beyond loopback."""

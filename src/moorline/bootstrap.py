@@ -1,0 +1,142 @@
+"""Settings -> services. The only place that picks adapters by URI scheme.
+
+Shells (server, CLI, SDK) read settings once, call :func:`build_services`,
+and talk only to the services it returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from moorline.auth.service import AuthService
+from moorline.errors import InvalidArgument
+from moorline.tracking.artifacts import ArtifactService
+from moorline.tracking.service import TrackingService
+
+DEFAULT_HOME = ".moorline"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything configurable, read once by a shell.
+
+    ``store_uri``: ``sqlite:///path``, ``postgresql+psycopg://...`` or, for the SDK,
+    ``http(s)://server``. ``artifacts_uri``: a folder or ``s3://bucket/prefix``.
+    """
+
+    store_uri: str = f"sqlite:///{DEFAULT_HOME}/moorline.db"
+    artifacts_uri: str = f"{DEFAULT_HOME}/artifacts"
+    s3_endpoint_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 5000
+    insecure: bool = False
+    token: str | None = None
+    max_request_bytes: int = 16 * 1024 * 1024
+    max_artifact_bytes: int = 64 * 1024**3
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_remote(self) -> bool:
+        return self.store_uri.startswith(("http://", "https://"))
+
+    @property
+    def binds_beyond_loopback(self) -> bool:
+        return self.host not in LOOPBACK_HOSTS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``MOORLINE_*`` variables, then explicit overrides (flags).
+
+        ``MOORLINE_TRACKING_URI`` (or ``MOORLINE_STORE_URI``) picks the store;
+        ``MOORLINE_ARTIFACTS_URI`` the artifact root; ``MOORLINE_HOME`` the
+        folder of the embedded default (``./.moorline``); ``MOORLINE_TOKEN``
+        the bearer token the SDK sends.
+        """
+        e = os.environ if env is None else env
+        home = e.get("MOORLINE_HOME", DEFAULT_HOME)
+        values: dict[str, object] = {
+            "store_uri": e.get("MOORLINE_TRACKING_URI")
+            or e.get("MOORLINE_STORE_URI")
+            or f"sqlite:///{home}/moorline.db",
+            "artifacts_uri": e.get("MOORLINE_ARTIFACTS_URI") or f"{home}/artifacts",
+            "s3_endpoint_url": e.get("MOORLINE_S3_ENDPOINT_URL") or e.get("AWS_ENDPOINT_URL") or None,
+            "token": e.get("MOORLINE_TOKEN") or e.get("MLFLOW_TRACKING_TOKEN") or None,
+        }
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = value
+        return replace(cls(), **values)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class Services:
+    """The services a shell talks to, and how to release what they hold."""
+
+    settings: Settings
+    tracking: TrackingService
+    artifacts: ArtifactService
+    auth: AuthService
+    _closers: list[object] = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in self._closers:
+            dispose = getattr(closer, "dispose", None) or getattr(closer, "close", None)
+            if dispose is not None:
+                dispose()
+
+
+def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    """Wire stores and services for ``settings``.
+
+    For SQL stores the schema is brought up to date first (``migrate``), so a
+    fresh machine needs no separate set-up step.
+    """
+    if settings.is_remote:
+        return _build_remote(settings)
+    uri = settings.store_uri
+    if not uri.startswith(("sqlite:", "postgresql")):
+        raise InvalidArgument(
+            f"Unsupported store URI {uri!r}: use sqlite:///path, postgresql+psycopg://... "
+            "or http(s)://server"
+        )
+    from moorline.artifacts import open_blob_store
+    from moorline.store.sql.auth import SqlTokenStore
+    from moorline.store.sql.engine import create_engine_for
+    from moorline.store.sql.migrate import upgrade
+    from moorline.store.sql.tracking import SqlTrackingStore
+
+    if migrate:
+        upgrade(uri)
+    engine = create_engine_for(uri)
+    store = SqlTrackingStore(engine)
+    blobs = open_blob_store(settings.artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url)
+    return Services(
+        settings=settings,
+        tracking=TrackingService(store),
+        artifacts=ArtifactService(blobs, store, store),
+        auth=AuthService(SqlTokenStore(engine)),
+        _closers=[engine],
+    )
+
+
+def _build_remote(settings: Settings) -> Services:
+    from moorline.store.rest.client import RestClient
+    from moorline.store.rest.tracking import RestArtifactBlobs, RestTokenStore, RestTrackingStore
+
+    client = RestClient(settings.store_uri, token=settings.token)
+    store = RestTrackingStore(client)
+    return Services(
+        settings=settings,
+        tracking=TrackingService(store),
+        artifacts=ArtifactService(RestArtifactBlobs(client), store, store),
+        auth=AuthService(RestTokenStore(client)),
+        _closers=[client],
+    )
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("MOORLINE_HOME", DEFAULT_HOME))

@@ -1,0 +1,55 @@
+"""``moorline``: the root command and its groups."""
+
+from __future__ import annotations
+
+import click
+
+from moorline import __version__
+from moorline.cli.context import CliState
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="moorline")
+@click.option(
+    "--store",
+    envvar="MOORLINE_TRACKING_URI",
+    help="Metadata store: sqlite:///path, postgresql+psycopg://... or http(s)://server "
+    "[env MOORLINE_TRACKING_URI; default sqlite:///.moorline/moorline.db]",
+)
+@click.option(
+    "--artifacts",
+    envvar="MOORLINE_ARTIFACTS_URI",
+    help="Artifact root: a folder or s3://bucket/prefix "
+    "[env MOORLINE_ARTIFACTS_URI; default .moorline/artifacts]",
+)
+@click.pass_context
+def cli(ctx: click.Context, store: str | None, artifacts: str | None) -> None:
+    """moorline: experiment tracking, model registry, monitoring, retraining and serving.
+
+    Runs embedded by default (SQLite and a local folder under ./.moorline).
+    Point --store at PostgreSQL or at a moorline server to share state.
+    """
+    state = CliState(store, artifacts)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _register() -> None:
+    from moorline.cli import db, server, token
+
+    cli.add_command(server.server)
+    cli.add_command(db.db)
+    cli.add_command(token.token)
+    try:
+        from moorline.cli import experiments, runs
+    except ImportError:  # pragma: no cover - while the modules are being written
+        return
+    cli.add_command(experiments.experiments)
+    cli.add_command(runs.runs)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="moorline")

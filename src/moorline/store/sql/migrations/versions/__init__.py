@@ -1,0 +1,1 @@
+"""Revision scripts, oldest first. Once released, a revision is never edited: add a new one."""

@@ -1,0 +1,292 @@
+"""The metadata schema, as SQLAlchemy Core tables (no ORM).
+
+Conventions:
+
+- Timestamps are integer milliseconds since the epoch (``BigInteger``).
+- Metric values are IEEE doubles; **NaN is stored as SQL NULL** (SQLite turns
+  NaN into NULL anyway, so one representation serves both backends), and
+  +/-inf are stored as they are. Readers turn NULL back into ``float("nan")``.
+- ``metrics`` keeps every logged point; ``latest_metrics`` keeps one row per
+  (run, key): the point that is greatest by (step, timestamp, value), where a
+  NaN value counts as greater than any number. Search filters and ordering on
+  metrics read ``latest_metrics`` only.
+- Datasets are unique **globally** by (name, digest): the digest is a content
+  hash, so the same (name, digest) is the same data whichever experiment uses
+  it, and lineage can follow one dataset row across experiments. The first
+  logged source/schema/profile of a (name, digest) is kept.
+- Experiment ids are integers in the database and strings in the domain;
+  experiment ``0`` (``Default``) is created by the initial migration.
+- Deletion is soft (``lifecycle_stage``); ``deleted_time`` records when, so that
+  restoring an experiment restores exactly the runs its deletion took along.
+
+The Alembic migrations in ``migrations/versions`` create this schema; a test
+compares the migrated database with this metadata so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+KEY_LENGTH = 250
+NAME_LENGTH = 500
+URI_LENGTH = 1000
+RUN_ID_LENGTH = 32
+MODEL_ID_LENGTH = 64
+
+# SQLite only turns an INTEGER PRIMARY KEY into the fast rowid alias; PostgreSQL
+# gets a 64-bit identity.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_LIFECYCLE_CHECK = "lifecycle_stage IN ('active', 'deleted')"
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("artifact_location", String(URI_LENGTH), nullable=False),
+    Column("lifecycle_stage", String(32), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Column("deleted_time", BigInteger, nullable=True),
+    UniqueConstraint("name"),
+    CheckConstraint(_LIFECYCLE_CHECK, name="lifecycle"),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("experiment_id", "key"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_uuid", String(RUN_ID_LENGTH), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("user_id", String(NAME_LENGTH), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("lifecycle_stage", String(32), nullable=False),
+    Column("artifact_uri", String(URI_LENGTH), nullable=False),
+    Column("deleted_time", BigInteger, nullable=True),
+    CheckConstraint(_LIFECYCLE_CHECK, name="lifecycle"),
+    Index(None, "experiment_id", "start_time"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("run_uuid", "key"),
+    Index(None, "key"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("run_uuid", "key"),
+    Index(None, "key"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Double, nullable=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("dataset_name", String(NAME_LENGTH), nullable=True),
+    Column("dataset_digest", String(NAME_LENGTH), nullable=True),
+    Column("model_id", String(MODEL_ID_LENGTH), nullable=True),
+    # History pages read (run, key) in (step, timestamp, id) order straight from this index.
+    Index(None, "run_uuid", "key", "step", "timestamp", "id"),
+    Index(
+        None,
+        "model_id",
+        "key",
+        postgresql_where="model_id IS NOT NULL",
+        sqlite_where="model_id IS NOT NULL",
+    ),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Double, nullable=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("dataset_name", String(NAME_LENGTH), nullable=True),
+    Column("dataset_digest", String(NAME_LENGTH), nullable=True),
+    Column("model_id", String(MODEL_ID_LENGTH), nullable=True),
+    PrimaryKeyConstraint("run_uuid", "key"),
+    Index(None, "key", "value"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("dataset_id", BigIntId, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("digest", String(NAME_LENGTH), nullable=False),
+    Column("source_type", String(NAME_LENGTH), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("schema", Text, nullable=True),
+    Column("profile", Text, nullable=True),
+    UniqueConstraint("name", "digest"),
+)
+
+dataset_inputs = Table(
+    "dataset_inputs",
+    metadata,
+    Column("input_id", BigIntId, primary_key=True, autoincrement=True),
+    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column(
+        "dataset_id", BigIntId, ForeignKey("datasets.dataset_id", ondelete="CASCADE"), nullable=False
+    ),
+    UniqueConstraint("run_uuid", "dataset_id"),
+    Index(None, "dataset_id"),
+)
+
+dataset_input_tags = Table(
+    "dataset_input_tags",
+    metadata,
+    Column(
+        "input_id", BigIntId, ForeignKey("dataset_inputs.input_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("input_id", "key"),
+)
+
+model_inputs = Table(
+    "model_inputs",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("model_id", String(MODEL_ID_LENGTH), nullable=False),
+    UniqueConstraint("run_uuid", "model_id"),
+)
+
+model_outputs = Table(
+    "model_outputs",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("model_id", String(MODEL_ID_LENGTH), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    UniqueConstraint("run_uuid", "model_id", "step"),
+)
+
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(MODEL_ID_LENGTH), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("artifact_uri", String(URI_LENGTH), nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("status_message", Text, nullable=True),
+    Column("creation_timestamp_ms", BigInteger, nullable=False),
+    Column("last_updated_timestamp_ms", BigInteger, nullable=False),
+    Column("lifecycle_stage", String(32), nullable=False),
+    Column("model_type", String(NAME_LENGTH), nullable=True),
+    Column("source_run_id", String(RUN_ID_LENGTH), nullable=True),
+    Column("creator_id", String(NAME_LENGTH), nullable=True),
+    CheckConstraint(_LIFECYCLE_CHECK, name="lifecycle"),
+    Index(None, "experiment_id", "creation_timestamp_ms"),
+    Index(None, "source_run_id"),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column(
+        "model_id",
+        String(MODEL_ID_LENGTH),
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("model_id", "key"),
+)
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column(
+        "model_id",
+        String(MODEL_ID_LENGTH),
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("model_id", "key"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    UniqueConstraint("name"),
+)
