@@ -24,7 +24,7 @@ from pathlib import Path
 
 from moorline.artifacts.local import LocalBlobStore
 from moorline.artifacts.s3 import S3BlobStore
-from moorline.core.blobs import BlobStore, clean_key
+from moorline.core.blobs import BlobStore
 from moorline.errors import InvalidArgument
 
 SUPPORTED_SCHEMES = "a local path, file://, s3://"
@@ -78,40 +78,9 @@ def open_blob_store(uri: str, *, s3_endpoint_url: str | None = None) -> BlobStor
     )
 
 
-def resolve_artifact_uri(uri: str) -> str:
-    """Turn an ``mlflow-artifacts:`` URI into a cleaned key under the default store.
-
-    The authority of ``mlflow-artifacts://host/a/b`` is dropped: it names the
-    server the client talks to, which is this one. The root itself resolves to
-    ``""``.
-
-    >>> resolve_artifact_uri("mlflow-artifacts:/1/abc/artifacts")
-    '1/abc/artifacts'
-    >>> resolve_artifact_uri("mlflow-artifacts://tracking.example:5000/1/./abc")
-    '1/abc'
-    >>> resolve_artifact_uri("s3://bucket/x")
-    Traceback (most recent call last):
-    ...
-    moorline.errors.InvalidArgument: Unsupported artifact URI 's3://bucket/x': ...
-    """
-    match = _SCHEME.match(uri)
-    if match is None or match.group(1).lower() != MLFLOW_ARTIFACTS_SCHEME:
-        raise InvalidArgument(
-            f"Unsupported artifact URI {uri!r}: only {MLFLOW_ARTIFACTS_SCHEME}:/<path> URIs "
-            "are served by this server's artifact store"
-        )
-    # Split by hand: '?' and '#' are ordinary characters in artifact paths.
-    rest = uri[match.end() :]
-    if rest.startswith("//"):
-        _authority, slash, rest = rest[2:].partition("/")
-        rest = slash + rest
-    return clean_key(rest.lstrip("/"), allow_root=True)
-
-
 __all__ = [
     "SUPPORTED_SCHEMES",
     "LocalBlobStore",
     "S3BlobStore",
     "open_blob_store",
-    "resolve_artifact_uri",
 ]

@@ -29,6 +29,8 @@ from moorline.errors import InvalidArgument, NotFound, StorageError
 #: Names of in-flight temporary files start with this; listings skip them.
 TEMP_PREFIX = ".moorline-tmp-"
 
+_O_BINARY: int = getattr(os, "O_BINARY", 0)  # no newline translation on Windows
+
 
 class LocalBlobStore(BlobStore):
     """Blobs as files under ``root``, which is created if it does not exist.
@@ -54,6 +56,9 @@ class LocalBlobStore(BlobStore):
             raise StorageError(f"Cannot create artifact root {str(root)!r}: {exc}") from exc
         self._root = root.resolve()
         self.root_uri = self._root.as_uri()
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({self.root_uri!r})"
 
     @property
     def root(self) -> Path:
@@ -97,7 +102,7 @@ class LocalBlobStore(BlobStore):
         written = 0
         try:
             # O_EXCL refuses a pre-existing name or link; 0o666 lets the umask decide.
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
         except OSError as exc:
             raise StorageError(f"Cannot create a file for artifact {key!r}: {exc}") from exc
         try:

@@ -14,7 +14,6 @@ with a single ``PutObject``.
 from __future__ import annotations
 
 import contextlib
-import posixpath
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
@@ -92,6 +91,9 @@ class S3BlobStore(BlobStore):
             else {}
         )
 
+    def __repr__(self) -> str:
+        return f"S3BlobStore({self.root_uri!r})"
+
     # -- keys -----------------------------------------------------------------
 
     def _object_key(self, key: str) -> str:
@@ -101,7 +103,7 @@ class S3BlobStore(BlobStore):
     def _dir_prefix(self, key: str) -> str:
         """The S3 prefix that holds the children of directory ``key``."""
         cleaned = clean_key(key, allow_root=True)
-        joined = posixpath.join(self.prefix, cleaned) if self.prefix else cleaned
+        joined = "/".join(part for part in (self.prefix, cleaned) if part)
         return f"{joined}/" if joined else ""
 
     def _call(self, action: str, key: str, operation: str, **kwargs: Any) -> Any:
@@ -132,7 +134,7 @@ class S3BlobStore(BlobStore):
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
 
-        def send_part(body: bytes) -> None:
+        def send_part(body: bytes | bytearray) -> None:
             nonlocal upload_id
             if upload_id is None:
                 created = self._call(
@@ -164,20 +166,17 @@ class S3BlobStore(BlobStore):
             for chunk in chunks:
                 buffer += chunk
                 written += len(chunk)
-                limit = self._part_limit(len(parts) + 1)
-                while len(buffer) >= limit:
-                    with memoryview(buffer) as view:
-                        body = view[:limit].tobytes()
-                    del buffer[:limit]
-                    send_part(body)
-                    del body
-                    limit = self._part_limit(len(parts) + 1)
+                while len(buffer) >= self._part_limit(len(parts) + 1):
+                    # The part goes up as gathered (a little over the limit is
+                    # fine), so it is never copied; a fresh buffer takes over.
+                    part, buffer = _split(buffer, MAX_PART_SIZE)
+                    send_part(part)
+                    del part
             if upload_id is None:
-                self._call("write", key, "put_object", Key=object_key, Body=bytes(buffer))
+                self._call("write", key, "put_object", Key=object_key, Body=buffer)
                 return written
             if buffer:
-                send_part(bytes(buffer))
-                buffer.clear()
+                send_part(buffer)
             self._call(
                 "write",
                 key,
@@ -275,6 +274,13 @@ class S3BlobStore(BlobStore):
 def _error_code(exc: ClientError) -> str:
     error: dict[str, Any] = exc.response.get("Error", {})
     return str(error.get("Code", ""))
+
+
+def _split(buffer: bytearray, limit: int) -> tuple[bytearray, bytearray]:
+    """``buffer`` whole with a new empty buffer, or cut at ``limit`` if longer."""
+    if len(buffer) <= limit:
+        return buffer, bytearray()
+    return buffer[:limit], buffer[limit:]
 
 
 def _is_plain_name(name: str) -> bool:

@@ -9,6 +9,7 @@ is relative to the server's artifact root; every key is cleaned by
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -20,22 +21,31 @@ from moorline.tracking.ports import LoggedModelStore, RunStore
 PROXY_SCHEME = "mlflow-artifacts:"
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
 def key_from_uri(uri: str) -> str:
     """The blob key behind an ``mlflow-artifacts:`` URI.
 
+    The authority of ``mlflow-artifacts://host/a/b`` is dropped: it names the
+    server the client talks to, which is this one. ``?`` and ``#`` are
+    ordinary characters of artifact paths.
+
     >>> key_from_uri("mlflow-artifacts:/1/abc/artifacts")
     '1/abc/artifacts'
-    >>> key_from_uri("mlflow-artifacts://host:5000/1/abc/artifacts")
-    '1/abc/artifacts'
+    >>> key_from_uri("mlflow-artifacts://host:5000/1/./abc")
+    '1/abc'
     """
-    if not uri.startswith(PROXY_SCHEME):
+    match = _SCHEME.match(uri)
+    if match is None or match.group(1).lower() != "mlflow-artifacts":
         raise InvalidArgument(
-            f"Artifact URI {uri!r} is not served by this server (expected {PROXY_SCHEME}/...)"
+            f"Unsupported artifact URI {uri!r}: only {PROXY_SCHEME}/<path> URIs "
+            "are served by this server's artifact store"
         )
-    rest = uri[len(PROXY_SCHEME) :]
+    rest = uri[match.end() :]
     if rest.startswith("//"):
-        rest = rest[2:]
-        rest = rest.split("/", 1)[1] if "/" in rest else ""
+        _authority, slash, rest = rest[2:].partition("/")
+        rest = slash + rest
     return clean_key(rest.lstrip("/"), allow_root=True)
 
 
@@ -81,9 +91,7 @@ class ArtifactService:
         run = self._runs.get_run(RunId(run_id))
         return key_from_uri(run.info.artifact_uri)
 
-    def log_run_artifact(
-        self, run_id: str, path: str, content: Iterable[bytes] | BinaryIO
-    ) -> int:
+    def log_run_artifact(self, run_id: str, path: str, content: Iterable[bytes] | BinaryIO) -> int:
         """Store ``content`` at ``path`` below the run's artifact root."""
         run = self._runs.get_run(RunId(run_id))
         if run.info.lifecycle_stage != LifecycleStage.ACTIVE:
