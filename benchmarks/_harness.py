@@ -34,7 +34,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -352,9 +352,7 @@ class Worker:
     result; ``{"ok": false, "error": "..."}`` raises :class:`WorkerError`.
     """
 
-    def __init__(
-        self, argv: Sequence[str], *, env: Mapping[str, str], stderr_path: Path
-    ) -> None:
+    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str], stderr_path: Path) -> None:
         self.stderr_path = stderr_path
         self._stderr = stderr_path.open("wb")
         self.process = subprocess.Popen(
@@ -368,7 +366,7 @@ class Worker:
             start_new_session=True,
         )
 
-    def call(self, request: Mapping[str, object]) -> dict[str, object]:
+    def call(self, request: Mapping[str, object]) -> dict[str, Any]:
         """Send one request and wait for its reply."""
         assert self.process.stdin is not None and self.process.stdout is not None
         try:
@@ -379,7 +377,7 @@ class Worker:
         line = self.process.stdout.readline()
         if not line:
             raise WorkerError(self._died_message())
-        reply: dict[str, object] = json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
         if not reply.get("ok"):
             raise WorkerError(f"{request.get('op')} failed: {reply.get('error')}")
         return reply
@@ -469,19 +467,11 @@ class Row:
     target: Target | None = None
 
     def ratios(self) -> list[float]:
-        return [
-            b / a if a else math.inf
-            for a, b in zip(self.anchor, self.moorline, strict=False)
-        ]
+        return [b / a if a else math.inf for a, b in zip(self.anchor, self.moorline, strict=False)]
 
     def as_dict(self) -> dict[str, object]:
         ratios = self.ratios()
-        out: dict[str, object] = {
-            "name": self.name,
-            "unit": self.unit,
-            "anchor": {"rounds": list(self.anchor)},
-            "moorline": {"rounds": list(self.moorline)},
-        }
+        out: dict[str, object] = {"name": self.name, "unit": self.unit}
         for side, values in (("anchor", self.anchor), ("moorline", self.moorline)):
             if values:
                 out[side] = {"rounds": list(values), **Spread.of(values).as_dict()}
@@ -501,8 +491,8 @@ class Row:
 def format_number(value: float) -> str:
     """A figure with about three significant digits, readable in a narrow column.
 
-    >>> [format_number(v) for v in (0.01234, 7.1, 105.4, 7100.0, 123456.0, math.inf)]
-    ['0.0123', '7.10', '105', '7100', '123456', 'inf']
+    >>> [format_number(v) for v in (0.01234, 0.7, 7.1, 105.4, 7100.0, 123456.0, math.inf)]
+    ['0.0123', '0.700', '7.10', '105', '7100', '123456', 'inf']
     """
     if math.isinf(value) or math.isnan(value):
         return str(value)
@@ -513,7 +503,7 @@ def format_number(value: float) -> str:
         return f"{value:.1f}"
     if magnitude >= 1:
         return f"{value:.2f}"
-    return f"{value:.3g}"
+    return f"{value:#.3g}"
 
 
 def _spread_cell(values: Sequence[float]) -> str:
@@ -521,8 +511,7 @@ def _spread_cell(values: Sequence[float]) -> str:
         return "-"
     spread = Spread.of(values)
     return (
-        f"{format_number(spread.median)} "
-        f"[{format_number(spread.min)}..{format_number(spread.max)}]"
+        f"{format_number(spread.median)} [{format_number(spread.min)}..{format_number(spread.max)}]"
     )
 
 
@@ -533,7 +522,7 @@ def ratio_table(rows: Sequence[Row], *, anchor: str) -> str:
     median ratio meets the target (``ok`` / ``MISS``); it is blank without a target or
     without both sides.
     """
-    header = ("figure", "unit", anchor, "moorline", "ratio moorline/" + anchor, "target", "")
+    header = ("figure", "unit", anchor, "moorline", "ratio moorline/" + anchor, "target", "met")
     lines: list[tuple[str, ...]] = [header]
     for row in rows:
         ratios = row.ratios()

@@ -30,6 +30,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,10 +40,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from _harness import (
-    RssSampler,
     Row,
+    RssSampler,
     Server,
     Target,
     Worker,
@@ -221,7 +223,9 @@ def start(
     stack.callback(worker.close)
     hello = worker.call({"op": "hello"})
     print(f"[{server.name}] client mlflow {hello['mlflow_version']} connected", flush=True)
-    return Contestant(name=server.name, server=server, worker=worker, sampler=sampler, ready_s=ready)
+    return Contestant(
+        name=server.name, server=server, worker=worker, sampler=sampler, ready_s=ready
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ def start(
 # --------------------------------------------------------------------------------------
 
 
-def measure(c: Contestant, request: dict[str, object]) -> tuple[dict[str, object], float]:
+def measure(c: Contestant, request: dict[str, object]) -> tuple[dict[str, Any], float]:
     """Run one client operation; return its reply and the server tree's CPU seconds for it."""
     c.server.check_alive()
     cpu_before = tree_cpu_seconds(c.server.pid)
@@ -253,8 +257,8 @@ def setup(c: Contestant, sizes: Sizes) -> None:
         },
     )
     c.search_experiment = str(reply["experiment_id"])
-    c.expected_matches = int(reply["expected_matches"])  # type: ignore[call-overload]
-    c.setup["search_runs_wall_s"] = float(reply["wall_s"])  # type: ignore[arg-type]
+    c.expected_matches = int(reply["expected_matches"])
+    c.setup["search_runs_wall_s"] = float(reply["wall_s"])
     c.setup["search_runs_cpu_s"] = cpu
     print(
         f"[{c.name}] setup: {sizes.search_runs} runs x ({sizes.search_params} params, "
@@ -263,7 +267,7 @@ def setup(c: Contestant, sizes: Sizes) -> None:
     )
     reply, cpu = measure(c, {"op": "setup_history", "points": sizes.history_points})
     c.history_run = str(reply["run_id"])
-    c.setup["history_wall_s"] = float(reply["wall_s"])  # type: ignore[arg-type]
+    c.setup["history_wall_s"] = float(reply["wall_s"])
     c.setup["history_cpu_s"] = cpu
     print(
         f"[{c.name}] setup: history of {sizes.history_points} points in "
@@ -272,8 +276,8 @@ def setup(c: Contestant, sizes: Sizes) -> None:
     )
 
 
-def _wall(reply: dict[str, object]) -> float:
-    return float(reply["wall_s"])  # type: ignore[arg-type]
+def _wall(reply: dict[str, Any]) -> float:
+    return float(reply["wall_s"])
 
 
 def run_round(c: Contestant, sizes: Sizes, round_index: int) -> None:
@@ -281,9 +285,7 @@ def run_round(c: Contestant, sizes: Sizes, round_index: int) -> None:
     started = time.monotonic()
 
     run_id = c.worker.call({"op": "new_run", "name": f"log-metric-{round_index}"})["run_id"]
-    reply, cpu = measure(
-        c, {"op": "log_metric", "run_id": run_id, "calls": sizes.log_metric_calls}
-    )
+    reply, cpu = measure(c, {"op": "log_metric", "run_id": run_id, "calls": sizes.log_metric_calls})
     calls = sizes.log_metric_calls
     c.record("log_metric_calls_per_s", calls / _wall(reply))
     c.record("log_metric_cpu_ms_per_call", cpu * 1000 / calls)
@@ -484,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mlflow_python = ensure_venv(MLFLOW_ENV, [f"mlflow=={MLFLOW_VERSION}"])
     workdir = Path(tempfile.mkdtemp(prefix="moorline-bench-tracking-"))
     print(f"[bench] working directory {workdir}", flush=True)
+    keep = args.keep
     try:
         with sigterm_unwinds(), contextlib.ExitStack() as stack:
             by_name: dict[str, Contestant] = {}
@@ -505,11 +508,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for c in by_name.values():
                 c.server.check_alive()
             report(by_name, sizes, args)
+    except BaseException:
+        keep = True  # the servers' and clients' logs explain the failure
+        raise
     finally:
-        if args.keep:
-            print(f"[bench] kept {workdir}")
+        if keep:
+            print(f"[bench] kept {workdir} (databases and logs)", file=sys.stderr)
         else:
-            subprocess.run(["rm", "-rf", str(workdir)], check=False)
+            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -6,6 +6,7 @@ and talk only to the services it returns.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -45,7 +46,7 @@ class Settings:
 
     @property
     def binds_beyond_loopback(self) -> bool:
-        return self.host not in LOOPBACK_HOSTS
+        return not is_loopback(self.host)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -136,6 +137,20 @@ def _build_remote(settings: Settings) -> Services:
         auth=AuthService(RestTokenStore(client)),
         _closers=[client],
     )
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and any address in 127.0.0.0/8 or ``::1``.
+
+    >>> is_loopback("127.0.0.2"), is_loopback("0.0.0.0")
+    (True, False)
+    """
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def default_home() -> Path:

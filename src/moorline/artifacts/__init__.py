@@ -28,7 +28,6 @@ from moorline.core.blobs import BlobStore
 from moorline.errors import InvalidArgument
 
 SUPPORTED_SCHEMES = "a local path, file://, s3://"
-MLFLOW_ARTIFACTS_SCHEME = "mlflow-artifacts"
 
 # A URI scheme per RFC 3986; one letter alone is a Windows drive, not a scheme.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")

@@ -19,6 +19,8 @@ from moorline.errors import InvalidArgument, Unauthenticated
 
 _TOKEN_RE = re.compile(r"^mlt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+_TOKEN_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+_HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _hash(secret: str) -> str:
@@ -41,6 +43,26 @@ class AuthService:
         )
         self._store.add_token(token)
         return IssuedToken(token=token, secret=f"mlt_{token_id}_{secret}")
+
+    def add_token(self, token: ApiToken) -> None:
+        """Store a token whose secret was drawn elsewhere (by a remote client).
+
+        Only the hash travels, so the secret never crosses the network; the
+        name and id follow the rules of :meth:`create_token`.
+        """
+        if not _NAME_RE.match(token.name):
+            raise InvalidArgument(
+                f"Invalid token name {token.name!r}: use 1-100 letters, digits, '_', '.', '@' or '-'"
+            )
+        if not _TOKEN_ID_RE.match(token.token_id):
+            raise InvalidArgument(f"Invalid token id {token.token_id!r}: expected 16 hex digits")
+        if not _HASH_RE.match(token.secret_hash):
+            raise InvalidArgument("Invalid secret hash: expected 64 lowercase hex digits (SHA-256)")
+        self._store.add_token(token)
+
+    def get_token(self, token_id: str) -> ApiToken | None:
+        """The token with this id, revoked or not; None if there is none."""
+        return self._store.get_token(TokenId(token_id))
 
     def list_tokens(self) -> list[ApiToken]:
         return self._store.list_tokens()

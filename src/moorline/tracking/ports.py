@@ -213,19 +213,28 @@ class LoggedModelStore(ABC):
         status PENDING."""
 
     @abstractmethod
-    def get_logged_model(self, model_id: LoggedModelId, *, allow_deleted: bool = False) -> LoggedModel:
+    def get_logged_model(
+        self, model_id: LoggedModelId, *, allow_deleted: bool = False
+    ) -> LoggedModel:
         """NotFound if missing (or deleted and not allowed)."""
 
     @abstractmethod
     def update_logged_model(
-        self, model_id: LoggedModelId, *, status: LoggedModelStatus, status_message: str | None, now: int
+        self,
+        model_id: LoggedModelId,
+        *,
+        status: LoggedModelStatus,
+        status_message: str | None,
+        now: int,
     ) -> LoggedModel: ...
 
     @abstractmethod
     def log_logged_model_params(self, model_id: LoggedModelId, params: Sequence[Param]) -> None: ...
 
     @abstractmethod
-    def set_logged_model_tags(self, model_id: LoggedModelId, tags: Sequence[Tag], *, now: int) -> None: ...
+    def set_logged_model_tags(
+        self, model_id: LoggedModelId, tags: Sequence[Tag], *, now: int
+    ) -> None: ...
 
     @abstractmethod
     def delete_logged_model_tag(self, model_id: LoggedModelId, key: str) -> None: ...

@@ -16,15 +16,31 @@ from dataclasses import dataclass
 from typing import Literal
 
 Entity = Literal["metric", "param", "tag", "attribute", "dataset"]
-Op = Literal["=", "!=", ">", ">=", "<", "<=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]
+Op = Literal[
+    "=", "!=", ">", ">=", "<", "<=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"
+]
 Value = str | float | tuple[str, ...] | None
 
 #: Run attributes usable in filters, with their kind.
-RUN_STRING_ATTRIBUTES = ("run_id", "run_name", "status", "user_id", "artifact_uri", "lifecycle_stage")
+RUN_STRING_ATTRIBUTES = (
+    "run_id",
+    "run_name",
+    "status",
+    "user_id",
+    "artifact_uri",
+    "lifecycle_stage",
+)
 RUN_NUMERIC_ATTRIBUTES = ("start_time", "end_time")
 #: Run attributes usable in order_by.
 RUN_ORDER_ATTRIBUTES = (
-    "start_time", "end_time", "run_name", "run_id", "status", "user_id", "artifact_uri", "experiment_id",
+    "start_time",
+    "end_time",
+    "run_name",
+    "run_id",
+    "status",
+    "user_id",
+    "artifact_uri",
+    "experiment_id",
 )
 DATASET_ATTRIBUTES = ("name", "digest", "context")
 

@@ -157,7 +157,9 @@ class TrackingService:
             )
         name = run_name or tag_name or generate_run_name()
         v.validate_run_name(name)
-        tag_list = [t for t in tag_list if t.key != TAG_RUN_NAME] + [Tag(key=TAG_RUN_NAME, value=name)]
+        tag_list = [t for t in tag_list if t.key != TAG_RUN_NAME] + [
+            Tag(key=TAG_RUN_NAME, value=name)
+        ]
         start = now_ms() if start_time is None else v.validate_timestamp(start_time, "start_time")
         if not isinstance(user_id, str):
             raise InvalidArgument("user_id must be a string")
@@ -187,7 +189,9 @@ class TrackingService:
                 st = RunStatus(status)
             except ValueError as exc:
                 names = ", ".join(s.value for s in RunStatus)
-                raise InvalidArgument(f"Invalid run status {status!r}; expected one of {names}") from exc
+                raise InvalidArgument(
+                    f"Invalid run status {status!r}; expected one of {names}"
+                ) from exc
         if end_time is not None:
             end_time = v.validate_timestamp(end_time, "end_time")
         elif st is not None and st.is_terminal:
@@ -369,7 +373,9 @@ class TrackingService:
         if not run_ids:
             raise InvalidArgument("run_ids must name at least one run")
         if len(run_ids) > MAX_HISTORY_RUNS:
-            raise InvalidArgument(f"At most {MAX_HISTORY_RUNS} run_ids per request, got {len(run_ids)}")
+            raise InvalidArgument(
+                f"At most {MAX_HISTORY_RUNS} run_ids per request, got {len(run_ids)}"
+            )
         v.validate_metric_key(key)
         limit = check_max_results(
             max_points_per_run, default=MAX_HISTORY_POINTS_PER_RUN, limit=MAX_HISTORY_POINTS_PER_RUN
@@ -425,7 +431,9 @@ class TrackingService:
             st = LoggedModelStatus(status)
         except ValueError as exc:
             names = ", ".join(s.value for s in LoggedModelStatus)
-            raise InvalidArgument(f"Invalid logged model status {status!r}; expected one of {names}") from exc
+            raise InvalidArgument(
+                f"Invalid logged model status {status!r}; expected one of {names}"
+            ) from exc
         return self._store.update_logged_model(
             _logged_model_id(model_id), status=st, status_message=status_message, now=now_ms()
         )
@@ -483,9 +491,7 @@ class TrackingService:
     def _require_active_run(self, run_id: RunId) -> Run:
         run = self._store.get_run(run_id)
         if run.info.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise InvalidArgument(
-                f"Run {run_id} is deleted; restore it before changing it"
-            )
+            raise InvalidArgument(f"Run {run_id} is deleted; restore it before changing it")
         return run
 
 

@@ -57,7 +57,9 @@ def normalize_uri(uri: str) -> URL:
         return url
     if backend == "sqlite":
         if url.drivername != "sqlite":
-            raise InvalidArgument(f"Unsupported SQLite driver {url.drivername!r}; use sqlite:///<path>")
+            raise InvalidArgument(
+                f"Unsupported SQLite driver {url.drivername!r}; use sqlite:///<path>"
+            )
         return url
     raise InvalidArgument(
         f"Unsupported database URI scheme {url.drivername!r}: use sqlite:///<path> or "
@@ -166,9 +168,9 @@ def _on_sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def _lower(value: object) -> object:
+def _lower(value: object) -> str | None:
     """Unicode-aware ``lower()`` for ILIKE on SQLite (its own lower() is ASCII-only)."""
-    return value.lower() if isinstance(value, str) else value
+    return value.lower() if isinstance(value, str) else None
 
 
 def _redact(uri: str) -> str:

@@ -116,7 +116,12 @@ runs = Table(
 params = Table(
     "params",
     metadata,
-    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column(
+        "run_uuid",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("key", String(KEY_LENGTH), nullable=False),
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("run_uuid", "key"),
@@ -126,7 +131,12 @@ params = Table(
 tags = Table(
     "tags",
     metadata,
-    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column(
+        "run_uuid",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("key", String(KEY_LENGTH), nullable=False),
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("run_uuid", "key"),
@@ -137,7 +147,12 @@ metrics = Table(
     "metrics",
     metadata,
     Column("id", BigIntId, primary_key=True, autoincrement=True),
-    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column(
+        "run_uuid",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("key", String(KEY_LENGTH), nullable=False),
     Column("value", Double, nullable=True),
     Column("timestamp", BigInteger, nullable=False),
@@ -159,7 +174,12 @@ metrics = Table(
 latest_metrics = Table(
     "latest_metrics",
     metadata,
-    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column(
+        "run_uuid",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("key", String(KEY_LENGTH), nullable=False),
     Column("value", Double, nullable=True),
     Column("timestamp", BigInteger, nullable=False),
@@ -188,9 +208,17 @@ dataset_inputs = Table(
     "dataset_inputs",
     metadata,
     Column("input_id", BigIntId, primary_key=True, autoincrement=True),
-    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
     Column(
-        "dataset_id", BigIntId, ForeignKey("datasets.dataset_id", ondelete="CASCADE"), nullable=False
+        "run_uuid",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "dataset_id",
+        BigIntId,
+        ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
+        nullable=False,
     ),
     UniqueConstraint("run_uuid", "dataset_id"),
     Index(None, "dataset_id"),
@@ -200,7 +228,10 @@ dataset_input_tags = Table(
     "dataset_input_tags",
     metadata,
     Column(
-        "input_id", BigIntId, ForeignKey("dataset_inputs.input_id", ondelete="CASCADE"), nullable=False
+        "input_id",
+        BigIntId,
+        ForeignKey("dataset_inputs.input_id", ondelete="CASCADE"),
+        nullable=False,
     ),
     Column("key", String(KEY_LENGTH), nullable=False),
     Column("value", Text, nullable=False),
@@ -211,7 +242,12 @@ model_inputs = Table(
     "model_inputs",
     metadata,
     Column("id", BigIntId, primary_key=True, autoincrement=True),
-    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column(
+        "run_uuid",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("model_id", String(MODEL_ID_LENGTH), nullable=False),
     UniqueConstraint("run_uuid", "model_id"),
 )
@@ -220,7 +256,12 @@ model_outputs = Table(
     "model_outputs",
     metadata,
     Column("id", BigIntId, primary_key=True, autoincrement=True),
-    Column("run_uuid", String(RUN_ID_LENGTH), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column(
+        "run_uuid",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("model_id", String(MODEL_ID_LENGTH), nullable=False),
     Column("step", BigInteger, nullable=False),
     UniqueConstraint("run_uuid", "model_id", "step"),
