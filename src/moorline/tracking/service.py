@@ -78,7 +78,7 @@ class TrackingService:
         tag_list = _tags(tags)
         for t in tag_list:
             v.validate_tag_key(t.key)
-            v.validate_tag_value(t.value)
+            v.validate_experiment_tag_value(t.value)
         if artifact_location is not None and not artifact_location.strip():
             artifact_location = None
         return self._store.create_experiment(
@@ -127,7 +127,7 @@ class TrackingService:
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         v.validate_tag_key(key)
-        v.validate_tag_value(value)
+        v.validate_experiment_tag_value(value)
         self._store.set_experiment_tag(_experiment_id(experiment_id), Tag(key=key, value=value))
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
