@@ -143,14 +143,15 @@ def tree_cpu_seconds(root: int) -> float:
     return ticks / CLOCK_TICKS
 
 
-def tree_rss_bytes(root: int) -> int:
+def tree_rss_bytes(root: int, pids: Sequence[int] | None = None) -> int:
     """Resident memory of ``root`` and all its descendants, in bytes (sum of each RSS).
 
     Pages shared between the processes of the tree are counted once per process, as
     ``ps`` and ``/proc/PID/status`` VmRSS do; that is the figure the anchors' numbers use.
+    ``pids`` skips the scan of /proc when the caller already knows the tree.
     """
     total = 0
-    for pid in process_tree(root):
+    for pid in process_tree(root) if pids is None else pids:
         try:
             resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
         except (FileNotFoundError, ProcessLookupError, IndexError):
@@ -162,8 +163,10 @@ def tree_rss_bytes(root: int) -> int:
 class RssSampler:
     """Samples the resident memory of one process tree in a background thread.
 
-    Keeps every ``(monotonic time, bytes)`` sample, so the peak over the whole run and
-    the peak inside any time window (one round, one operation) can both be read later.
+    Keeps every ``(monotonic time, bytes)`` sample, so the peak over the whole run and the
+    peak inside any time window (one round, one operation) can both be read later. The
+    tree is listed again every ``rescan`` seconds, so a child started in between is
+    counted from the next listing on.
 
         >>> with RssSampler(os.getpid(), interval=0.05) as sampler:
         ...     _ = bytearray(10_000_000)
@@ -171,16 +174,26 @@ class RssSampler:
         True
     """
 
-    def __init__(self, pid: int, *, interval: float = 0.05) -> None:
+    def __init__(self, pid: int, *, interval: float = 0.05, rescan: float = 1.0) -> None:
         self.pid = pid
         self.interval = interval
+        self.rescan = rescan
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
 
     def _run(self) -> None:
+        # Listing the tree scans all of /proc (milliseconds); reading each member's statm
+        # is microseconds. Servers do not fork per request, so the tree is listed again
+        # only every ``rescan`` seconds, keeping the sampler's own CPU use negligible on a
+        # machine whose two cores the measured processes need.
+        tree: list[int] = []
+        listed = -math.inf
         while True:
-            self.samples.append((time.monotonic(), tree_rss_bytes(self.pid)))
+            now = time.monotonic()
+            if now - listed >= self.rescan:
+                tree, listed = process_tree(self.pid), now
+            self.samples.append((now, tree_rss_bytes(self.pid, tree)))
             if self._stop.wait(self.interval):
                 return
 

@@ -46,8 +46,10 @@ from _harness import (
     Row,
     RssSampler,
     Server,
+    ServerError,
     Target,
     Worker,
+    WorkerError,
     ensure_venv,
     format_number,
     free_port,
@@ -115,7 +117,6 @@ class Contestant:
     history_run: str = ""
     # figure name -> one value per round
     figures: dict[str, list[float]] = field(default_factory=dict)
-    windows: list[tuple[float, float]] = field(default_factory=list)
 
     def record(self, figure: str, value: float) -> None:
         self.figures.setdefault(figure, []).append(value)
@@ -168,11 +169,6 @@ def mlflow_server(workdir: Path, mlflow_bin: Path) -> Server:
 
 def moorline_server(workdir: Path, moorline_bin: Path) -> Server:
     """``moorline server`` on the embedded default: SQLite and a local artifact folder."""
-    if not moorline_bin.exists():
-        raise FileNotFoundError(
-            f"moorline executable {moorline_bin} does not exist: run `make` first, "
-            "pass --moorline-bin, or use --only mlflow"
-        )
     port = free_port()
     workdir.mkdir(parents=True)
     argv = [
@@ -333,7 +329,6 @@ def run_round(c: Contestant, sizes: Sizes, round_index: int) -> None:
     c.record("history_cpu_s", cpu)
 
     finished = time.monotonic()
-    c.windows.append((started, finished))
     c.record("peak_rss_mb", c.sampler.peak(started, finished) / 2**20)
     print(
         f"[round {round_index + 1}] {c.name:8s} "
@@ -409,6 +404,8 @@ def report(by_name: dict[str, Contestant], sizes: Sizes, args: argparse.Namespac
         "rounds": args.rounds,
         "quick": args.quick,
         "contestants": list(by_name),
+        "anchor": "mlflow",
+        "ratio": "moorline / anchor, per round",
         "sizes": {**asdict(sizes), "search_filter": sizes.search_filter},
         "machine": {
             "cpus": os.cpu_count(),
@@ -476,6 +473,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if args.only != "mlflow" and not args.moorline_bin.exists():
+        parser.error(
+            f"moorline executable {args.moorline_bin} does not exist: run `make` first, "
+            "pass --moorline-bin, or use --only mlflow"
+        )
     return args
 
 
@@ -508,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for c in by_name.values():
                 c.server.check_alive()
             report(by_name, sizes, args)
-    except BaseException:
+    except Exception:
         keep = True  # the servers' and clients' logs explain the failure
         raise
     finally:
@@ -520,4 +522,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("[bench] interrupted; every server it started was stopped", file=sys.stderr)
+        sys.exit(130)
+    except (ServerError, WorkerError, BenchmarkError) as error:
+        print(f"[bench] error: {error}", file=sys.stderr)
+        sys.exit(1)
