@@ -8,6 +8,7 @@ is relative to the server's artifact root; every key is cleaned by
 
 from __future__ import annotations
 
+import builtins
 import posixpath
 import re
 from collections.abc import Iterable, Iterator
@@ -101,7 +102,7 @@ class ArtifactService:
             return self._blobs.put_stream(key, content)
         return self._blobs.put_file(key, content)  # type: ignore[arg-type]
 
-    def list_run_artifacts(self, run_id: str, path: str = "") -> list[BlobInfo]:
+    def list_run_artifacts(self, run_id: str, path: str = "") -> builtins.list[BlobInfo]:
         root = self.run_root(run_id)
         sub = clean_key(path, allow_root=True)
         return self.list(posixpath.join(root, sub) if sub else root)
