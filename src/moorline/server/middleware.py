@@ -101,6 +101,10 @@ class AuthMiddleware:
             if path.startswith(PUBLIC_PATHS):
                 await self.app(scope, receive, send)
                 return
+            if (path.startswith("/ui") or path == "/") and _header(scope, b"authorization") is None:
+                # A stale or revoked cookie: sign in again rather than a JSON error.
+                await _redirect_to_login(scope, send, clear_cookie=True)
+                return
             await error_response(exc.code, exc.message)(scope, receive, send)
             return
         reset = current_token.set(token)
@@ -110,14 +114,13 @@ class AuthMiddleware:
             current_token.reset(reset)
 
 
-async def _redirect_to_login(scope: Scope, send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 303,
-            "headers": [(b"location", b"/ui/login"), (b"content-length", b"0")],
-        }
-    )
+async def _redirect_to_login(scope: Scope, send: Send, *, clear_cookie: bool = False) -> None:
+    headers = [(b"location", b"/ui/login"), (b"content-length", b"0")]
+    if clear_cookie:
+        headers.append(
+            (b"set-cookie", f"{COOKIE_NAME}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict".encode())
+        )
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
 
 
