@@ -49,7 +49,7 @@ class Settings:
         return not is_loopback(self.host)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
         """Settings from ``MOORLINE_*`` variables, then explicit overrides (flags).
 
         ``MOORLINE_TRACKING_URI`` (or ``MOORLINE_STORE_URI``) picks the store;

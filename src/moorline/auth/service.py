@@ -52,7 +52,8 @@ class AuthService:
         """
         if not _NAME_RE.match(token.name):
             raise InvalidArgument(
-                f"Invalid token name {token.name!r}: use 1-100 letters, digits, '_', '.', '@' or '-'"
+                f"Invalid token name {token.name!r}: "
+                "use 1-100 letters, digits, '_', '.', '@' or '-'"
             )
         if not _TOKEN_ID_RE.match(token.token_id):
             raise InvalidArgument(f"Invalid token id {token.token_id!r}: expected 16 hex digits")
@@ -67,8 +68,9 @@ class AuthService:
     def list_tokens(self) -> list[ApiToken]:
         return self._store.list_tokens()
 
-    def revoke_token(self, token_id: str) -> None:
-        self._store.revoke_token(TokenId(token_id), now=now_ms())
+    def revoke_token(self, token_id: str, *, now: int | None = None) -> None:
+        """Revoke a token; ``now`` (default: the current time) is recorded as ``revoked_at``."""
+        self._store.revoke_token(TokenId(token_id), now=now_ms() if now is None else now)
 
     def authenticate(self, bearer: str) -> ApiToken:
         """The active token matching ``bearer``; Unauthenticated otherwise."""

@@ -100,6 +100,12 @@ def parse_logged_model_filter(text: str | None) -> tuple[Clause, ...]:
     return parse_filter(text, kind="logged_model")
 
 
+def parse_logged_model_order_by(items: list[str] | tuple[str, ...] | None) -> tuple[OrderKey, ...]:
+    from moorline.tracking._grammar import parse_order_by
+
+    return parse_order_by(items, kind="logged_model")
+
+
 def like_to_regex(pattern: str, *, case_insensitive: bool) -> str:
     """SQL LIKE pattern (``%`` and ``_``) as an anchored Python regex."""
     import re

@@ -44,6 +44,7 @@ from moorline.tracking.search import (
     parse_experiment_filter,
     parse_experiment_order_by,
     parse_logged_model_filter,
+    parse_logged_model_order_by,
     parse_run_filter,
     parse_run_order_by,
 )
@@ -73,6 +74,7 @@ class TrackingService:
         *,
         artifact_location: str | None = None,
         tags: dict[str, str] | Sequence[Tag] | None = None,
+        now: int | None = None,
     ) -> ExperimentId:
         v.validate_experiment_name(name)
         tag_list = _tags(tags)
@@ -82,7 +84,7 @@ class TrackingService:
         if artifact_location is not None and not artifact_location.strip():
             artifact_location = None
         return self._store.create_experiment(
-            name=name, artifact_location=artifact_location, tags=tag_list, now=now_ms()
+            name=name, artifact_location=artifact_location, tags=tag_list, now=_now(now)
         )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -110,19 +112,21 @@ class TrackingService:
             page_token=page_token,
         )
 
-    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+    def rename_experiment(
+        self, experiment_id: str, new_name: str, *, now: int | None = None
+    ) -> None:
         v.validate_experiment_name(new_name)
-        self._store.rename_experiment(_experiment_id(experiment_id), new_name, now=now_ms())
+        self._store.rename_experiment(_experiment_id(experiment_id), new_name, now=_now(now))
 
-    def delete_experiment(self, experiment_id: str) -> None:
+    def delete_experiment(self, experiment_id: str, *, now: int | None = None) -> None:
         eid = _experiment_id(experiment_id)
         if eid == "0":
             raise InvalidArgument("The Default experiment (id 0) cannot be deleted")
-        self._store.set_experiment_lifecycle(eid, LifecycleStage.DELETED, now=now_ms())
+        self._store.set_experiment_lifecycle(eid, LifecycleStage.DELETED, now=_now(now))
 
-    def restore_experiment(self, experiment_id: str) -> None:
+    def restore_experiment(self, experiment_id: str, *, now: int | None = None) -> None:
         self._store.set_experiment_lifecycle(
-            _experiment_id(experiment_id), LifecycleStage.ACTIVE, now=now_ms()
+            _experiment_id(experiment_id), LifecycleStage.ACTIVE, now=_now(now)
         )
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
@@ -402,6 +406,7 @@ class TrackingService:
         params: Sequence[Param] = (),
         tags: dict[str, str] | Sequence[Tag] | None = None,
         creator_id: str | None = None,
+        now: int | None = None,
     ) -> LoggedModel:
         tag_list = _tags(tags)
         for t in tag_list:
@@ -418,14 +423,19 @@ class TrackingService:
             params=clean_params,
             tags=tag_list,
             creator_id=creator_id,
-            now=now_ms(),
+            now=_now(now),
         )
 
     def get_logged_model(self, model_id: str, *, allow_deleted: bool = False) -> LoggedModel:
         return self._store.get_logged_model(_logged_model_id(model_id), allow_deleted=allow_deleted)
 
     def finalize_logged_model(
-        self, model_id: str, status: LoggedModelStatus | str, *, status_message: str | None = None
+        self,
+        model_id: str,
+        status: LoggedModelStatus | str,
+        *,
+        status_message: str | None = None,
+        now: int | None = None,
     ) -> LoggedModel:
         try:
             st = LoggedModelStatus(status)
@@ -435,25 +445,27 @@ class TrackingService:
                 f"Invalid logged model status {status!r}; expected one of {names}"
             ) from exc
         return self._store.update_logged_model(
-            _logged_model_id(model_id), status=st, status_message=status_message, now=now_ms()
+            _logged_model_id(model_id), status=st, status_message=status_message, now=_now(now)
         )
 
     def log_logged_model_params(self, model_id: str, params: Sequence[Param]) -> None:
         self._store.log_logged_model_params(_logged_model_id(model_id), self._clean_params(params))
 
-    def set_logged_model_tags(self, model_id: str, tags: dict[str, str] | Sequence[Tag]) -> None:
+    def set_logged_model_tags(
+        self, model_id: str, tags: dict[str, str] | Sequence[Tag], *, now: int | None = None
+    ) -> None:
         tag_list = _tags(tags)
         for t in tag_list:
             v.validate_tag_key(t.key)
             v.validate_tag_value(t.value)
-        self._store.set_logged_model_tags(_logged_model_id(model_id), tag_list, now=now_ms())
+        self._store.set_logged_model_tags(_logged_model_id(model_id), tag_list, now=_now(now))
 
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
         v.validate_tag_key(key)
         self._store.delete_logged_model_tag(_logged_model_id(model_id), key)
 
-    def delete_logged_model(self, model_id: str) -> None:
-        self._store.delete_logged_model(_logged_model_id(model_id), now=now_ms())
+    def delete_logged_model(self, model_id: str, *, now: int | None = None) -> None:
+        self._store.delete_logged_model(_logged_model_id(model_id), now=_now(now))
 
     def search_logged_models(
         self,
@@ -464,15 +476,10 @@ class TrackingService:
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> Page[LoggedModel]:
-        from moorline.tracking.search import OrderKey
-
-        keys: list[OrderKey] = []
-        for item in order_by or []:
-            keys.extend(_parse_logged_model_order(item))
         return self._store.search_logged_models(
             experiment_ids=[_experiment_id(e) for e in experiment_ids],
             filter_clauses=parse_logged_model_filter(filter_string),
-            order_by=keys,
+            order_by=parse_logged_model_order_by(list(order_by or [])),
             max_results=check_max_results(max_results, default=SEARCH_LOGGED_MODELS_DEFAULT),
             page_token=page_token,
         )
@@ -495,10 +502,10 @@ class TrackingService:
         return run
 
 
-def _parse_logged_model_order(item: str) -> list[object]:
-    from moorline.tracking._grammar import parse_order_by
-
-    return list(parse_order_by([item], kind="logged_model"))
+def _now(now: int | None) -> int:
+    """The time of a change: now, unless the caller brings its own (a remote SDK's
+    service does, so a server store records the same times as a local one)."""
+    return now_ms() if now is None else v.validate_timestamp(now, "now")
 
 
 def _tags(tags: dict[str, str] | Sequence[Tag] | None) -> list[Tag]:

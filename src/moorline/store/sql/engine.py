@@ -49,7 +49,9 @@ def normalize_uri(uri: str) -> URL:
     try:
         url = make_url(uri)
     except ArgumentError as exc:
-        raise InvalidArgument(f"Invalid database URI: {_redact(uri)}") from exc
+        raise InvalidArgument(
+            "Invalid database URI: expected sqlite:///<path> or postgresql://user@host:port/db"
+        ) from exc
     backend = url.get_backend_name()
     if backend in ("postgresql", "postgres"):
         if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
@@ -99,9 +101,8 @@ def write_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
     if not is_sqlite(engine):
         return contextlib.nullcontext()
     database = engine.url.database or ""
-    key = database if _is_memory(database) else os.path.realpath(database)
-    if _is_memory(database):
-        key = f"{key}#{id(engine)}"
+    # An in-memory database belongs to its engine alone; a file to every engine on it.
+    key = f"memory#{id(engine)}" if _is_memory(database) else os.path.realpath(database)
     with _LOCKS_GUARD:
         lock = _WRITE_LOCKS.get(key)
         if lock is None:
@@ -139,7 +140,8 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         # One shared connection, or every checkout would see a different empty database.
         kwargs["poolclass"] = StaticPool
     else:
-        kwargs.update(pool_size=8, max_overflow=16, pool_timeout=30)
+        # SQLite connections are cheap; leave room for a server's whole thread pool.
+        kwargs.update(pool_size=8, max_overflow=32, pool_timeout=30)
     engine = create_engine(url, **kwargs)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
@@ -173,13 +175,6 @@ def _lower(value: object) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
-def _redact(uri: str) -> str:
-    """``uri`` with any password replaced, for error messages."""
-    try:
-        return make_url(uri).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URI>"
-
-
 def redact_url(url: URL) -> str:
+    """``url`` as text with its password masked, for messages and logs."""
     return url.render_as_string(hide_password=True)

@@ -1,0 +1,1 @@
+"""The storage ports over moorline's HTTP API: the SDK's remote mode."""

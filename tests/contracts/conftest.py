@@ -1,0 +1,98 @@
+"""Backends of the contract suites: every port test runs once per registered backend.
+
+A test asks for ``backend`` (or ``tracking`` / ``tokens``) and gets stores that
+hold nothing but the ``Default`` experiment. Which backends exist is the
+:data:`BACKENDS` registry below; each entry is a factory:
+
+- ``open(tmp_path_factory)`` is a context manager entered once per test
+  module. It sets up what is expensive (a migrated template file, a
+  PostgreSQL database, a live server) and yields a :class:`BackendProvider`.
+- ``provider.fresh()`` is a context manager entered once per test. It yields
+  an object with ``.tracking`` (a ``TrackingStore``) and ``.tokens`` (a
+  ``TokenStore``), empty but for the ``Default`` experiment.
+
+The protocol lives in ``backends.py``; the SQL factories in ``sql_backend.py``
+and the REST one in ``rest_backend.py``. Adding a backend is one factory and
+one more entry in :data:`BACKENDS`, as the ``rest`` one shows::
+
+    @contextlib.contextmanager
+    def open_rest(factory: pytest.TempPathFactory) -> Iterator[BackendProvider]:
+        with threaded_server() as server:
+            yield FreshProvider(lambda: rest_backend(server, factory.mktemp("rest")))
+
+    BACKENDS["rest"] = BackendSpec(open=open_rest, marks=(pytest.mark.slow,))
+
+Guarantees of one family of backends only (SQL migrations, SQLite locking)
+are tested with their own fixtures, in ``test_sql_backend.py``: CI refuses
+skipped tests, so nothing here skips by backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from tests.contracts.backends import BackendProvider, BackendSpec, FreshProvider, Stores
+from tests.contracts.rest_backend import rest_backend, threaded_server
+from tests.contracts.sql_backend import open_postgres, open_sqlite
+
+from moorline.auth.ports import TokenStore
+from moorline.tracking.ports import TrackingStore
+
+# -- rest: the same ports over HTTP to a live server (see rest_backend.py) --------------------
+
+
+@contextlib.contextmanager
+def open_rest(factory: pytest.TempPathFactory) -> Iterator[BackendProvider]:
+    with threaded_server() as server:
+        yield FreshProvider(lambda: rest_backend(server, factory.mktemp("rest")))
+
+
+#: Every backend the contract suites run against. Register new ones here.
+BACKENDS: dict[str, BackendSpec] = {
+    "sqlite": BackendSpec(open=open_sqlite),
+    "postgres": BackendSpec(open=open_postgres, marks=(pytest.mark.postgres,)),
+    "rest": BackendSpec(open=open_rest, marks=(pytest.mark.slow,)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    name: str
+    provider: BackendProvider
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(name, marks=spec.marks) for name, spec in BACKENDS.items()],
+)
+def backend_provider(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[_Opened]:
+    name: str = request.param
+    with BACKENDS[name].open(tmp_path_factory) as provider:
+        yield _Opened(name=name, provider=provider)
+
+
+@pytest.fixture
+def backend_name(backend_provider: _Opened) -> str:
+    return backend_provider.name
+
+
+@pytest.fixture
+def backend(backend_provider: _Opened) -> Iterator[Stores]:
+    """Fresh stores of the current backend (only the Default experiment exists)."""
+    with backend_provider.provider.fresh() as stores:
+        yield stores
+
+
+@pytest.fixture
+def tracking(backend: Stores) -> TrackingStore:
+    return backend.tracking
+
+
+@pytest.fixture
+def tokens(backend: Stores) -> TokenStore:
+    return backend.tokens
