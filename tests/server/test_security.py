@@ -118,3 +118,45 @@ def test_mlflow_client_authenticates_with_tracking_token(tmp_path: Path) -> None
         assert "UNAUTHENTICATED" in denied.stderr or "401" in denied.stderr
     finally:
         server.stop()
+
+
+def test_viewer_tokens_read_but_do_not_write(tmp_path: Path) -> None:
+    import json
+
+    store = f"sqlite:///{tmp_path / 'moorline.db'}"
+    viewer = json.loads(
+        _moorline("token", "create", "dashboard", "--role", "viewer", "--json", store=store).stdout
+    )["token"]
+    server = start_server(tmp_path, host="0.0.0.0", store_uri=store)
+    headers = {"Authorization": f"Bearer {viewer}"}
+    try:
+        read = httpx.get(f"{server.url}/api/2.0/mlflow/experiments/get",
+                         params={"experiment_id": "0"}, headers=headers)
+        assert read.status_code == 200
+        search = httpx.post(f"{server.url}/api/2.0/mlflow/runs/search",
+                            json={"experiment_ids": ["0"]}, headers=headers)
+        assert search.status_code == 200
+        write = httpx.post(f"{server.url}/api/2.0/mlflow/experiments/create",
+                           json={"name": "nope"}, headers=headers)
+        assert write.status_code == 403
+        assert write.json()["error_code"] == "PERMISSION_DENIED"
+        assert "viewer" in write.json()["message"]
+        # Nothing was written.
+        miss = httpx.get(f"{server.url}/api/2.0/mlflow/experiments/get-by-name",
+                         params={"experiment_name": "nope"}, headers=headers)
+        assert miss.status_code == 404
+    finally:
+        server.stop()
+
+
+def test_unknown_paths_answer_json(tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+    try:
+        r = httpx.get(f"{server.url}/no/such/page")
+        assert r.status_code == 404
+        assert r.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+        r = httpx.get(f"{server.url}/api/v1/%0Anewline")
+        assert r.status_code == 404
+        assert r.headers["content-type"].startswith("application/json")
+    finally:
+        server.stop()

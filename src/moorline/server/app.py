@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -11,7 +12,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from moorline import __version__
 from moorline.bootstrap import Services
 from moorline.errors import MoorlineError
-from moorline.server.errors import moorline_error_handler, unexpected_error_handler
+from moorline.server.errors import (
+    http_error_handler,
+    moorline_error_handler,
+    unexpected_error_handler,
+)
 from moorline.server.middleware import AuthMiddleware, BodyLimitMiddleware
 
 ARTIFACT_UPLOAD_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts/", "/api/v1/artifacts/")
@@ -65,6 +70,7 @@ def create_app(services: Services, *, auth_required: bool | None = None) -> Star
         middleware=middleware,
         exception_handlers={
             MoorlineError: moorline_error_handler,
+            HTTPException: http_error_handler,
             Exception: unexpected_error_handler,
         },
     )

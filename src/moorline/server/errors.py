@@ -50,6 +50,33 @@ async def moorline_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(exc.code, exc.message, status)
 
 
+_STATUS_CODES = {
+    404: ErrorCode.ENDPOINT_NOT_FOUND,
+    405: ErrorCode.ENDPOINT_NOT_FOUND,
+    401: ErrorCode.UNAUTHENTICATED,
+    403: ErrorCode.PERMISSION_DENIED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own HTTP errors (no route, wrong method) in our JSON shape."""
+    from starlette.exceptions import HTTPException
+
+    assert isinstance(exc, HTTPException)
+    code = _STATUS_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
+    if exc.status_code == 404:
+        message = f"No endpoint at {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    response = error_response(code, message, exc.status_code)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     error_id = uuid.uuid4().hex[:12]
     log.error(

@@ -11,7 +11,7 @@ import contextvars
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from moorline.auth.models import ApiToken
+from moorline.auth.models import ApiToken, Role
 from moorline.auth.service import AuthService
 from moorline.errors import ErrorCode, MoorlineError, PayloadTooLarge
 from moorline.server.errors import error_response
@@ -107,11 +107,30 @@ class AuthMiddleware:
                 return
             await error_response(exc.code, exc.message)(scope, receive, send)
             return
+        if token.role == Role.VIEWER and not _is_read(scope):
+            response = error_response(
+                ErrorCode.PERMISSION_DENIED,
+                f"Token {token.name!r} has the viewer role, which can only read; "
+                f"{scope.get('method')} {path} changes data",
+            )
+            await response(scope, receive, send)
+            return
         reset = current_token.set(token)
         try:
             await self.app(scope, receive, send)
         finally:
             current_token.reset(reset)
+
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READ_SUFFIXES = ("/search", "/search-datasets", "/get-latest-versions", "/ui/login", "/ui/logout")
+
+
+def _is_read(scope: Scope) -> bool:
+    """True for requests that change nothing: safe methods, and the POST searches."""
+    if scope.get("method") in _READ_METHODS:
+        return True
+    return str(scope.get("path", "")).rstrip("/").endswith(_READ_SUFFIXES)
 
 
 async def _redirect_to_login(scope: Scope, send: Send, *, clear_cookie: bool = False) -> None:

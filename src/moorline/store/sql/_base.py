@@ -149,10 +149,14 @@ class BulkInsert:
     to the driver's ``executemany`` with plain tuples; on PostgreSQL the rows
     travel as one array per column and ``unnest`` turns them back into rows,
     one statement and one round trip whatever the count (psycopg's own
-    ``executemany`` costs ~30 us of CPU per row). ``on_conflict`` receives the
+    ``executemany`` costs ~30 us of CPU per row); a handful of rows goes as a
+    plain INSERT, cheaper than arrays when there is little to send. ``on_conflict`` receives the
     dialect's INSERT and adds an ``ON CONFLICT`` clause; rows must then not
     repeat a conflict key (PostgreSQL refuses to update one row twice).
     """
+
+    #: Up to this many rows, PostgreSQL gets a plain INSERT rather than arrays.
+    FEW = 8
 
     def __init__(
         self,
@@ -180,6 +184,8 @@ class BulkInsert:
                 list(self.columns), select(*[rows.c[name] for name in self.columns])
             )
             self._statement = on_conflict(insert) if on_conflict else insert
+            plain: Any = postgresql.insert(table)
+            self._plain = on_conflict(plain) if on_conflict else plain
 
     def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (tuples in ``columns`` order)."""
@@ -187,6 +193,9 @@ class BulkInsert:
             return
         if self._sqlite:
             conn.exec_driver_sql(self._sql, list(rows))
+        elif len(rows) <= self.FEW:
+            names = self.columns
+            conn.execute(self._plain, [dict(zip(names, row, strict=True)) for row in rows])
         else:
             columns = list(zip(*rows, strict=True))
             conn.execute(
