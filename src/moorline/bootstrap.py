@@ -64,7 +64,9 @@ class Settings:
             or e.get("MOORLINE_STORE_URI")
             or f"sqlite:///{home}/moorline.db",
             "artifacts_uri": e.get("MOORLINE_ARTIFACTS_URI") or f"{home}/artifacts",
-            "s3_endpoint_url": e.get("MOORLINE_S3_ENDPOINT_URL") or e.get("AWS_ENDPOINT_URL") or None,
+            "s3_endpoint_url": e.get("MOORLINE_S3_ENDPOINT_URL")
+            or e.get("AWS_ENDPOINT_URL")
+            or None,
             "token": e.get("MOORLINE_TOKEN") or e.get("MLFLOW_TRACKING_TOKEN") or None,
         }
         for key, value in overrides.items():

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.support.live import start_server
 
 WRITER = textwrap.dedent(
@@ -34,7 +33,8 @@ WRITER = textwrap.dedent(
             metrics = [{"key": "batched", "value": float(b * 100 + j),
                         "timestamp": 1_700_000_000_000 + b, "step": b * 100 + j}
                        for j in range(100)]
-            r = c.post("/api/2.0/mlflow/runs/log-batch", json={"run_id": run_id, "metrics": metrics})
+            body = {"run_id": run_id, "metrics": metrics}
+            r = c.post("/api/2.0/mlflow/runs/log-batch", json=body)
             if r.status_code != 200:
                 errors += 1
                 print(r.status_code, r.text, file=sys.stderr)
@@ -137,6 +137,8 @@ def test_log_batch_is_atomic_across_kill_9(tmp_path: Path) -> None:
         assert per_batch, "the stream wrote nothing before the kill; the test proves nothing"
         partial = {b: n for b, n in per_batch.items() if n != 999}
         assert not partial, f"batches partially written: {partial}"
-        assert params == {f"p{b}" for b in per_batch}, "params and metrics of a batch must land together"
+        assert params == {f"p{b}" for b in per_batch}, (
+            "params and metrics of a batch must land together"
+        )
     finally:
         restarted.stop()

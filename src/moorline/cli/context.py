@@ -52,7 +52,9 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except MoorlineError as exc:
-            err_console.print(f"[bold red]error[/] [{exc.code.value}] {exc.message}", highlight=False)
+            err_console.print(
+                f"[bold red]error[/] [{exc.code.value}] {exc.message}", highlight=False
+            )
             sys.exit(EXIT_CODES.get(exc.code, 4))
 
     return wrapper  # type: ignore[return-value]

@@ -36,5 +36,5 @@ def _redact(uri: str) -> str:
 
     try:
         return make_url(uri).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URI we cannot parse is shown as is
+    except Exception:
         return uri

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import click
@@ -11,25 +12,51 @@ from moorline.errors import InvalidArgument
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind. Anything but loopback requires API tokens or --insecure.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
-              help="TCP port (0 picks a free one).")
-@click.option("--store", "store_opt", default=None,
-              help="Metadata store URI (overrides the global --store).")
-@click.option("--artifacts", "artifacts_opt", default=None,
-              help="Artifact root (overrides the global --artifacts).")
-@click.option("--insecure", is_flag=True,
-              help="Serve beyond loopback WITHOUT authentication: anyone who can reach the "
-              "port can read and change every experiment. Only on a trusted network.")
-@click.option("--auth/--no-auth", "auth", default=None,
-              help="Require API tokens. Default: required when binding beyond loopback.")
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind. Anything but loopback requires API tokens or --insecure.",
+)
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port (0 picks a free one).",
+)
+@click.option(
+    "--store", "store_opt", default=None, help="Metadata store URI (overrides the global --store)."
+)
+@click.option(
+    "--artifacts",
+    "artifacts_opt",
+    default=None,
+    help="Artifact root (overrides the global --artifacts).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve beyond loopback WITHOUT authentication: anyone who can reach the "
+    "port can read and change every experiment. Only on a trusted network.",
+)
+@click.option(
+    "--auth/--no-auth",
+    "auth",
+    default=None,
+    help="Require API tokens. Default: required when binding beyond loopback.",
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 @pass_state
 @handle_errors
 def server(
     state: CliState,
+    *,
     host: str,
     port: int,
     store_opt: str | None,
@@ -94,6 +121,11 @@ def server(
         lifespan="off",
         timeout_graceful_shutdown=10,
     )
+    # Everything loaded so far lives for the whole process: keep it out of the
+    # collector's way, so large responses (metric histories) are not slowed
+    # down by full collections over the imported modules.
+    gc.collect()
+    gc.freeze()
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

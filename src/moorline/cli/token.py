@@ -54,8 +54,13 @@ def list_(state: CliState, as_json: bool) -> None:
     tokens = state.services().auth.list_tokens()
     if as_json:
         rows = [
-            {"id": t.token_id, "name": t.name, "role": t.role.value, "created_at": t.created_at,
-             "revoked_at": t.revoked_at}
+            {
+                "id": t.token_id,
+                "name": t.name,
+                "role": t.role.value,
+                "created_at": t.created_at,
+                "revoked_at": t.revoked_at,
+            }
             for t in tokens
         ]
         click.echo(orjson.dumps(rows).decode())

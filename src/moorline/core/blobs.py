@@ -122,6 +122,8 @@ class BlobStore(ABC):
             full = posixpath.join(prefix, info.path) if prefix else info.path
             if info.is_dir:
                 for sub in self.walk(full):
-                    yield BlobInfo(path=posixpath.join(info.path, sub.path), is_dir=False, size=sub.size)
+                    yield BlobInfo(
+                        path=posixpath.join(info.path, sub.path), is_dir=False, size=sub.size
+                    )
             else:
                 yield info

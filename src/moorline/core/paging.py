@@ -59,7 +59,9 @@ def offset_from_token(token: str | None) -> int:
     return offset
 
 
-def check_max_results(max_results: int | None, *, default: int, limit: int = MAX_RESULTS_LIMIT) -> int:
+def check_max_results(
+    max_results: int | None, *, default: int, limit: int = MAX_RESULTS_LIMIT
+) -> int:
     """Validate a requested page size, applying ``default`` when absent."""
     if max_results is None:
         return default

@@ -56,7 +56,7 @@ class Client:
         if self._uri is None:
             return SESSION.services()
         if self._own is None:
-            from moorline.bootstrap import Settings, build_services  # noqa: PLC0415 - lazy: import stays light
+            from moorline.bootstrap import Settings, build_services
 
             self._own = build_services(Settings.from_env(store_uri=self._uri))
         return self._own
@@ -214,7 +214,7 @@ class Client:
         or ``<dst>`` itself for the whole run (``path=""``). Files are streamed
         to disk, never held in memory whole.
         """
-        import tempfile  # noqa: PLC0415 - lazy: import stays light
+        import tempfile
 
         artifacts = self._services().artifacts
         sub = clean_key(path, allow_root=True)

@@ -421,7 +421,7 @@ def start_run(
         experiment_id = experiment.experiment_id
     else:
         experiment_id = _get_or_create_experiment(services, experiment).experiment_id
-    from moorline.sdk._environment import run_context_tags  # noqa: PLC0415 - lazy
+    from moorline.sdk._environment import run_context_tags
 
     all_tags = run_context_tags()
     if parent is not None:

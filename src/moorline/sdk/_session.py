@@ -28,7 +28,7 @@ class Session:
         self._experiment_id: ExperimentId | None = None
 
     def settings(self) -> Settings:
-        from moorline.bootstrap import Settings  # noqa: PLC0415 - lazy: import stays light
+        from moorline.bootstrap import Settings
 
         return Settings.from_env(store_uri=self._uri)
 
@@ -41,7 +41,7 @@ class Session:
     def services(self) -> Services:
         with self._lock:
             if self._services is None:
-                from moorline.bootstrap import build_services  # noqa: PLC0415 - lazy: import stays light
+                from moorline.bootstrap import build_services
 
                 self._services = build_services(self.settings())
             return self._services

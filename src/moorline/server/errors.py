@@ -34,7 +34,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 def error_response(code: ErrorCode | str, message: str, status: int | None = None) -> Response:
     code_str = code.value if isinstance(code, ErrorCode) else code
     if status is None:
-        status = HTTP_STATUS.get(ErrorCode(code_str), 500) if code_str in ErrorCode.__members__ else 500
+        status = (
+            HTTP_STATUS.get(ErrorCode(code_str), 500) if code_str in ErrorCode.__members__ else 500
+        )
     body = orjson.dumps({"error_code": code_str, "message": message})
     headers = {"WWW-Authenticate": 'Bearer realm="moorline"'} if status == 401 else None
     return Response(body, status_code=status, media_type="application/json", headers=headers)
@@ -45,7 +47,9 @@ async def moorline_error_handler(request: Request, exc: Exception) -> Response:
     status = HTTP_STATUS.get(exc.code, 500)
     if status >= 500:
         error_id = uuid.uuid4().hex[:12]
-        log.error("error %s on %s %s: %s", error_id, request.method, request.url.path, exc, exc_info=exc)
+        log.error(
+            "error %s on %s %s: %s", error_id, request.method, request.url.path, exc, exc_info=exc
+        )
         return error_response(exc.code, f"{exc.message} (error id {error_id})", status)
     return error_response(exc.code, exc.message, status)
 

@@ -137,7 +137,10 @@ async def _redirect_to_login(scope: Scope, send: Send, *, clear_cookie: bool = F
     headers = [(b"location", b"/ui/login"), (b"content-length", b"0")]
     if clear_cookie:
         headers.append(
-            (b"set-cookie", f"{COOKIE_NAME}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict".encode())
+            (
+                b"set-cookie",
+                f"{COOKIE_NAME}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict".encode(),
+            )
         )
     await send({"type": "http.response.start", "status": 303, "headers": headers})
     await send({"type": "http.response.body", "body": b""})

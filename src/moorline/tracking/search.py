@@ -6,8 +6,11 @@ operators and literal types so stores only translate, never judge. Every
 parse error is an :class:`~moorline.errors.InvalidArgument` whose message
 names the offending part.
 
->>> parse_run_filter("metrics.acc > 0.9 and params.lr = '0.1'")
-(Clause(entity='metric', key='acc', op='>', value=0.9), Clause(entity='param', key='lr', op='=', value='0.1'))
+>>> acc, lr = parse_run_filter("metrics.acc > 0.9 and params.lr = '0.1'")
+>>> acc
+Clause(entity='metric', key='acc', op='>', value=0.9)
+>>> lr.entity, lr.key, lr.op, lr.value
+('param', 'lr', '=', '0.1')
 """
 
 from __future__ import annotations

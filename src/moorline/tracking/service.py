@@ -2,13 +2,12 @@
 
 The service validates input, fills defaults (names, timestamps), resolves
 run names against the ``mlflow.runName`` tag and hands clean records to the
-store. It never sees HTTP or SQL.
+store. It never sees HTTP or SQL. Typical use, given a store::
 
->>> # doctest: +SKIP
->>> svc = TrackingService(store)
->>> exp = svc.create_experiment("churn")
->>> run = svc.create_run(exp, user_id="ana")
->>> svc.log_metric(run.run_id, "auc", 0.91, step=1)
+    svc = TrackingService(store)
+    exp = svc.create_experiment("churn")
+    run = svc.create_run(exp, user_id="ana")
+    svc.log_metric(run.run_id, "auc", 0.91, step=1)
 """
 
 from __future__ import annotations

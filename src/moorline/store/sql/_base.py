@@ -150,9 +150,11 @@ class BulkInsert:
     travel as one array per column and ``unnest`` turns them back into rows,
     one statement and one round trip whatever the count (psycopg's own
     ``executemany`` costs ~30 us of CPU per row); a handful of rows goes as a
-    plain INSERT, cheaper than arrays when there is little to send. ``on_conflict`` receives the
-    dialect's INSERT and adds an ``ON CONFLICT`` clause; rows must then not
-    repeat a conflict key (PostgreSQL refuses to update one row twice).
+    plain INSERT, cheaper than arrays when there is little to send.
+
+    ``on_conflict`` receives the dialect's INSERT and adds an ``ON CONFLICT``
+    clause; rows must then not repeat a conflict key (PostgreSQL refuses to
+    update one row twice in one statement).
     """
 
     #: Up to this many rows, PostgreSQL gets a plain INSERT rather than arrays.
