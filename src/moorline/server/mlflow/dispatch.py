@@ -66,7 +66,11 @@ class Work(Enum):
     stall every other connection for their whole duration: for each network
     round trip to PostgreSQL, and for up to SQLite's 30 s busy timeout when
     another process holds the write lock. Safety under contention wins over
-    that 0.1 ms.
+    that 0.1 ms -- except with the embedded SQLite store (``inline_point``):
+    there every write is serialised by one lock anyway, point calls take well
+    under a millisecond, and over loopback the hop measured 0.17 ms of server
+    CPU per ``log-metric`` (0.47 ms instead of 0.30 ms). Heavy calls still run
+    on worker threads.
     """
 
     PURE = "pure"
@@ -97,7 +101,8 @@ class _Disconnected(Exception):
 class JsonApi:
     """An ASGI app serving a table of JSON endpoints under one prefix."""
 
-    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
+    def __init__(self, endpoints: Sequence[Endpoint], *, inline_point: bool = False) -> None:
+        self._inline_point = inline_point
         self._static: dict[str, dict[str, Endpoint]] = {}
         self._dynamic: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = []
         dynamic_index: dict[str, dict[str, Endpoint]] = {}
@@ -169,6 +174,8 @@ class JsonApi:
     async def _run(self, endpoint: Endpoint, fields: JsonDict) -> JsonDict | None:
         work = endpoint.work
         if work is Work.POINT:
+            if self._inline_point:
+                return endpoint.handle(fields)
             return await anyio.to_thread.run_sync(endpoint.handle, fields)
         if work is Work.HEAVY:
             if self._heavy is None:
