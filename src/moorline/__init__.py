@@ -15,6 +15,7 @@ the first call that needs one (see ``docs/sdk.md``).
 from __future__ import annotations
 
 from moorline.errors import AlreadyExists, Conflict, InvalidArgument, MoorlineError, NotFound
+from moorline.registry.models import ModelVersion, RegisteredModel
 from moorline.sdk._client import ArtifactInfo, Client
 from moorline.sdk._fluent import (
     ActiveRun,
@@ -33,6 +34,16 @@ from moorline.sdk._fluent import (
     set_tracking_uri,
     start_run,
 )
+from moorline.sdk.datasets import load_dataset, log_dataset
+from moorline.sdk.models import load_model, log_model
+from moorline.sdk.registry import (
+    delete_alias,
+    get_model_version,
+    get_registered_model,
+    register_model,
+    search_model_versions,
+    set_alias,
+)
 from moorline.tracking.models import Experiment, Metric, Run, RunInfo, RunStatus, ViewType
 
 __version__ = "0.1.0"
@@ -46,22 +57,34 @@ __all__ = [
     "Experiment",
     "InvalidArgument",
     "Metric",
+    "ModelVersion",
     "MoorlineError",
     "NotFound",
+    "RegisteredModel",
     "Run",
     "RunInfo",
     "RunStatus",
     "ViewType",
     "__version__",
     "active_run",
+    "delete_alias",
     "end_run",
+    "get_model_version",
+    "get_registered_model",
     "get_tracking_uri",
+    "load_dataset",
+    "load_model",
     "log_artifact",
     "log_artifacts",
+    "log_dataset",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "register_model",
+    "search_model_versions",
+    "set_alias",
     "set_experiment",
     "set_tag",
     "set_tags",

@@ -14,7 +14,12 @@ from pathlib import Path
 
 from moorline.auth.service import AuthService
 from moorline.errors import InvalidArgument
+from moorline.registry.auditing import AuditService
+from moorline.registry.events import DispatchSettings, WebhookDispatcher, WebhookService
+from moorline.registry.governance import GovernanceService
+from moorline.registry.service import RegistryService
 from moorline.tracking.artifacts import ArtifactService
+from moorline.tracking.datasets import DatasetService
 from moorline.tracking.service import TrackingService
 
 DEFAULT_HOME = ".moorline"
@@ -83,7 +88,15 @@ class Services:
     tracking: TrackingService
     artifacts: ArtifactService
     auth: AuthService
+    registry: RegistryService
+    governance: GovernanceService
+    audit: AuditService
+    webhooks: WebhookService
+    datasets: DatasetService
     _closers: list[object] = field(default_factory=list)
+    #: Point calls (sub-millisecond store calls) may run on the event loop:
+    #: true for the embedded SQLite store, whose writes are serialised anyway.
+    inline_io: bool = False
 
     def close(self) -> None:
         for closer in self._closers:
@@ -107,36 +120,80 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
             "or http(s)://server"
         )
     from moorline.artifacts import open_blob_store
+    from moorline.store.sql.audit import SqlAuditStore
     from moorline.store.sql.auth import SqlTokenStore
+    from moorline.store.sql.datasets import SqlDatasetStore
     from moorline.store.sql.engine import create_engine_for
+    from moorline.store.sql.governance import SqlGovernanceStore
     from moorline.store.sql.migrate import upgrade
+    from moorline.store.sql.registry import SqlRegistryStore
     from moorline.store.sql.tracking import SqlTrackingStore
+    from moorline.store.sql.webhooks import SqlWebhookStore
 
     if migrate:
         upgrade(uri)
     engine = create_engine_for(uri)
     store = SqlTrackingStore(engine)
     blobs = open_blob_store(settings.artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url)
+    tracking = TrackingService(store)
+    models, audit = SqlRegistryStore(engine), SqlAuditStore(engine)
+    governance = GovernanceService(SqlGovernanceStore(engine), models, tracking)
+    artifacts = ArtifactService(blobs, store, store)
     return Services(
         settings=settings,
-        tracking=TrackingService(store),
-        artifacts=ArtifactService(blobs, store, store),
+        tracking=tracking,
+        artifacts=artifacts,
         auth=AuthService(SqlTokenStore(engine)),
+        registry=RegistryService(models, audit, guard=governance),
+        governance=governance,
+        audit=AuditService(audit),
+        webhooks=WebhookService(SqlWebhookStore(engine)),
+        datasets=DatasetService(tracking, artifacts, SqlDatasetStore(engine)),
         _closers=[engine],
+        inline_io=engine.dialect.name == "sqlite",
     )
+
+
+def build_webhook_dispatcher(
+    services: Services, settings: DispatchSettings | None = None
+) -> WebhookDispatcher | None:
+    """The background sender of webhook deliveries over a local store (not yet
+    started); None for a remote store, whose server delivers its own."""
+    if services.settings.is_remote:
+        return None
+    from moorline.store.webhooks import HttpxWebhookTransport
+
+    return WebhookDispatcher(services.webhooks.store, HttpxWebhookTransport(), settings)
 
 
 def _build_remote(settings: Settings) -> Services:
     from moorline.store.rest.client import RestClient
+    from moorline.store.rest.datasets import RestDatasetStore
+    from moorline.store.rest.registry import (
+        RestAuditStore,
+        RestGovernanceStore,
+        RestRegistryStore,
+        RestWebhookStore,
+    )
     from moorline.store.rest.tracking import RestArtifactBlobs, RestTokenStore, RestTrackingStore
 
     client = RestClient(settings.store_uri, token=settings.token)
     store = RestTrackingStore(client)
+    tracking = TrackingService(store)
+    models, audit = RestRegistryStore(client), RestAuditStore(client)
+    artifacts = ArtifactService(RestArtifactBlobs(client), store, store)
     return Services(
         settings=settings,
-        tracking=TrackingService(store),
-        artifacts=ArtifactService(RestArtifactBlobs(client), store, store),
+        tracking=tracking,
+        artifacts=artifacts,
         auth=AuthService(RestTokenStore(client)),
+        # No alias guard here: the server applies its governance to every move,
+        # with the actor it authenticated (see moorline.store.rest.registry).
+        registry=RegistryService(models, audit),
+        governance=GovernanceService(RestGovernanceStore(client), models, tracking),
+        audit=AuditService(audit),
+        webhooks=WebhookService(RestWebhookStore(client)),
+        datasets=DatasetService(tracking, artifacts, RestDatasetStore(client)),
         _closers=[client],
     )
 

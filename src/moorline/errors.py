@@ -16,6 +16,7 @@ MLflow has one, so the unmodified ``mlflow`` client reacts to them correctly.
      ├── Unauthenticated        UNAUTHENTICATED
      ├── PermissionDenied       PERMISSION_DENIED
      ├── StorageError           INTERNAL_ERROR             a backend failed
+     ├── IntegrityError         INTEGRITY_ERROR            stored bytes differ from their digest
      └── UserCodeError          USER_CODE_ERROR            user code raised; traceback kept
 """
 
@@ -38,6 +39,7 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "INTERNAL_ERROR"
     TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
     USER_CODE_ERROR = "USER_CODE_ERROR"
+    INTEGRITY_ERROR = "INTEGRITY_ERROR"
 
 
 class MoorlineError(Exception):
@@ -101,6 +103,13 @@ class StorageError(MoorlineError):
     code = ErrorCode.INTERNAL_ERROR
 
 
+class IntegrityError(MoorlineError):
+    """Stored bytes are not the ones recorded: a file's SHA-256 differs from its
+    manifest, or a file is missing or unexpected. Nothing was deserialised."""
+
+    code = ErrorCode.INTEGRITY_ERROR
+
+
 class TemporarilyUnavailable(MoorlineError):
     code = ErrorCode.TEMPORARILY_UNAVAILABLE
 
@@ -124,6 +133,7 @@ __all__ = [
     "Conflict",
     "EndpointNotFound",
     "ErrorCode",
+    "IntegrityError",
     "InvalidArgument",
     "MoorlineError",
     "NotFound",

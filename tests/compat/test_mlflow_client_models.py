@@ -123,8 +123,3 @@ def test_log_model_then_load_by_model_uri(experiment_id: str) -> None:
     np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
     assert MlflowClient().get_logged_model(info.model_id).status == LoggedModelStatus.READY
 
-
-def test_registry_is_not_served_yet() -> None:
-    with pytest.raises(MlflowException) as info:
-        MlflowClient().create_registered_model("not-yet")
-    assert info.value.error_code == "ENDPOINT_NOT_FOUND"

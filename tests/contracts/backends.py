@@ -10,6 +10,7 @@ from typing import Protocol
 import pytest
 
 from moorline.auth.ports import TokenStore
+from moorline.registry.ports import AuditStore, GovernanceStore, RegistryStore, WebhookStore
 from moorline.tracking.ports import TrackingStore
 
 
@@ -21,6 +22,26 @@ class Stores(Protocol):
 
     @property
     def tokens(self) -> TokenStore: ...
+
+
+class RegistryStores(Protocol):
+    """What a backend of :data:`conftest.REGISTRY_BACKENDS` hands to one test: the
+    registry ports over one empty store (``tracking`` too, for lineage)."""
+
+    @property
+    def tracking(self) -> TrackingStore: ...
+
+    @property
+    def registry(self) -> RegistryStore: ...
+
+    @property
+    def governance(self) -> GovernanceStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
+
+    @property
+    def webhooks(self) -> WebhookStore: ...
 
 
 class BackendProvider(Protocol):

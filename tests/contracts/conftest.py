@@ -22,6 +22,14 @@ one more entry in :data:`BACKENDS`, as the ``rest`` one shows::
 
     BACKENDS["rest"] = BackendSpec(open=open_rest, marks=(pytest.mark.slow,))
 
+The registry ports (``registry``, ``governance``, ``audit``, ``webhooks``)
+run against :data:`REGISTRY_BACKENDS`: the same factories, whose fresh
+stores also have those four attributes (:class:`backends.RegistryStores`).
+A backend joins it once its stores have them; for the REST adapter that is
+giving ``RestBackend`` the four attributes and one line::
+
+    REGISTRY_BACKENDS["rest"] = BackendSpec(open=open_rest, marks=(pytest.mark.slow,))
+
 Guarantees of one family of backends only (SQL migrations, SQLite locking)
 are tested with their own fixtures, in ``test_sql_backend.py``: CI refuses
 skipped tests, so nothing here skips by backend.
@@ -32,13 +40,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import pytest
-from tests.contracts.backends import BackendProvider, BackendSpec, FreshProvider, Stores
+from tests.contracts.backends import (
+    BackendProvider,
+    BackendSpec,
+    FreshProvider,
+    RegistryStores,
+    Stores,
+)
 from tests.contracts.rest_backend import rest_backend, threaded_server
 from tests.contracts.sql_backend import open_postgres, open_sqlite
 
 from moorline.auth.ports import TokenStore
+from moorline.registry.ports import AuditStore, GovernanceStore, RegistryStore, WebhookStore
 from moorline.tracking.ports import TrackingStore
 
 # -- rest: the same ports over HTTP to a live server (see rest_backend.py) --------------------
@@ -96,3 +112,52 @@ def tracking(backend: Stores) -> TrackingStore:
 @pytest.fixture
 def tokens(backend: Stores) -> TokenStore:
     return backend.tokens
+
+
+# -- the registry ports ------------------------------------------------------------------------
+
+#: Backends whose stores also carry the registry ports (see the module docstring).
+REGISTRY_BACKENDS: dict[str, BackendSpec] = {
+    "sqlite": BackendSpec(open=open_sqlite),
+    "postgres": BackendSpec(open=open_postgres, marks=(pytest.mark.postgres,)),
+}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(name, marks=spec.marks) for name, spec in REGISTRY_BACKENDS.items()],
+)
+def registry_provider(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[_Opened]:
+    name: str = request.param
+    with REGISTRY_BACKENDS[name].open(tmp_path_factory) as provider:
+        yield _Opened(name=name, provider=provider)
+
+
+@pytest.fixture
+def registry_backend(registry_provider: _Opened) -> Iterator[RegistryStores]:
+    """Fresh, empty registry stores of the current backend."""
+    with registry_provider.provider.fresh() as stores:
+        # REGISTRY_BACKENDS' stores carry the registry ports as well.
+        yield cast(RegistryStores, stores)
+
+
+@pytest.fixture
+def registry(registry_backend: RegistryStores) -> RegistryStore:
+    return registry_backend.registry
+
+
+@pytest.fixture
+def governance(registry_backend: RegistryStores) -> GovernanceStore:
+    return registry_backend.governance
+
+
+@pytest.fixture
+def audit(registry_backend: RegistryStores) -> AuditStore:
+    return registry_backend.audit
+
+
+@pytest.fixture
+def webhooks(registry_backend: RegistryStores) -> WebhookStore:
+    return registry_backend.webhooks

@@ -20,6 +20,10 @@ from tests.contracts.backends import BackendProvider, FreshProvider, Stores
 
 from moorline.store.sql import SqlTokenStore, SqlTrackingStore, create_engine_for, upgrade
 from moorline.store.sql import tables as t
+from moorline.store.sql.audit import SqlAuditStore
+from moorline.store.sql.governance import SqlGovernanceStore
+from moorline.store.sql.registry import SqlRegistryStore
+from moorline.store.sql.webhooks import SqlWebhookStore
 
 POSTGRES_ADMIN_URI = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -32,11 +36,23 @@ class SqlStores:
     tokens: SqlTokenStore
     engine: Engine
     uri: str
+    # the registry ports (see conftest.REGISTRY_BACKENDS)
+    registry: SqlRegistryStore
+    governance: SqlGovernanceStore
+    audit: SqlAuditStore
+    webhooks: SqlWebhookStore
 
 
 def _stores(engine: Engine, uri: str) -> SqlStores:
     return SqlStores(
-        tracking=SqlTrackingStore(engine), tokens=SqlTokenStore(engine), engine=engine, uri=uri
+        tracking=SqlTrackingStore(engine),
+        tokens=SqlTokenStore(engine),
+        engine=engine,
+        uri=uri,
+        registry=SqlRegistryStore(engine),
+        governance=SqlGovernanceStore(engine),
+        audit=SqlAuditStore(engine),
+        webhooks=SqlWebhookStore(engine),
     )
 
 
@@ -82,10 +98,25 @@ def postgres_database(*, migrate: bool = True) -> Iterator[str]:
 
 
 def reset_postgres(engine: Engine) -> None:
-    """Empty every table and recreate the Default experiment, as a fresh migration leaves it."""
-    names = ", ".join(f'"{table.name}"' for table in t.metadata.sorted_tables)
+    """Empty every table and recreate the Default experiment, as a fresh migration leaves it.
+
+    DELETE rather than TRUNCATE: the tables of one test hold a few rows, and
+    TRUNCATE replaces every table's and index's files (about 0.5 s for the
+    whole schema, per test), where DELETE takes milliseconds. Sequences
+    restart as TRUNCATE's RESTART IDENTITY would.
+    """
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in reversed(t.metadata.sorted_tables):
+            conn.execute(table.delete())
+        sequences = (
+            conn.execute(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+            )
+            .scalars()
+            .all()
+        )
+        for sequence in sequences:
+            conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
         conn.execute(
             t.experiments.insert().values(
                 experiment_id=0,

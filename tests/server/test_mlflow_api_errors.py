@@ -203,7 +203,7 @@ def test_unknown_run_on_write_is_not_found(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [f"{API}/no/such/endpoint", f"{API}/registered-models/create", "/api/3.0/mlflow/traces"],
+    [f"{API}/no/such/endpoint", f"{API}/webhooks/create", "/api/3.0/mlflow/traces"],
 )
 def test_unknown_endpoints(client: httpx.Client, path: str) -> None:
     _error(client.post(path, json={}), 404, "ENDPOINT_NOT_FOUND")

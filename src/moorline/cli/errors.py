@@ -2,7 +2,8 @@
 
 0 success; 1 a negative answer the command reports (e.g. drift found);
 2 the user's mistake (bad input, not found, conflict); 3 authentication or
-permission; 4 the platform or a backend failed; 5 user code raised.
+permission; 4 the platform or a backend failed; 5 user code raised; 6 an
+integrity check failed (stored bytes differ from their recorded digest).
 """
 
 from __future__ import annotations
@@ -25,4 +26,5 @@ EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 4,
     ErrorCode.TEMPORARILY_UNAVAILABLE: 4,
     ErrorCode.USER_CODE_ERROR: 5,
+    ErrorCode.INTEGRITY_ERROR: 6,
 }

@@ -35,11 +35,23 @@ def cli(ctx: click.Context, store: str | None, artifacts: str | None) -> None:
 
 
 def _register() -> None:
-    from moorline.cli import db, server, token
+    from moorline.cli import db, models, server, token
 
     cli.add_command(server.server)
     cli.add_command(db.db)
     cli.add_command(token.token)
+    cli.add_command(models.models)
+    from moorline.cli import approvals, audit, policy, webhooks
+
+    cli.add_command(policy.policy)
+    cli.add_command(approvals.approvals)
+    cli.add_command(audit.audit_group)
+    cli.add_command(webhooks.webhooks_group)
+    from moorline.cli import datasets, lineage, reproduce
+
+    cli.add_command(datasets.datasets)
+    cli.add_command(lineage.lineage)
+    cli.add_command(reproduce.reproduce)
     try:
         from moorline.cli import experiments, runs
     except ImportError:  # pragma: no cover - while the modules are being written

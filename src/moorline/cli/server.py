@@ -77,7 +77,7 @@ def server(
 
     import uvicorn
 
-    from moorline.bootstrap import build_services
+    from moorline.bootstrap import build_services, build_webhook_dispatcher
     from moorline.server.app import create_app
 
     if store_opt:
@@ -126,7 +126,13 @@ def server(
     # down by full collections over the imported modules.
     gc.collect()
     gc.freeze()
+    # Webhook deliveries run beside the server, never in a request's thread.
+    dispatcher = build_webhook_dispatcher(services)
     try:
+        if dispatcher is not None:
+            dispatcher.start()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        if dispatcher is not None:
+            dispatcher.close()
         services.close()

@@ -140,6 +140,9 @@ class EventDraft:
 
     event_type: str
     payload: dict[str, Any]
+    #: When the change happened; set by a store reading the event back from
+    #: its outbox (None on a draft), so every delivery attempt sends the same body.
+    created_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,8 +9,8 @@ refused attempt is itself audited.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from moorline.core.clock import now_ms
 from moorline.core.paging import Page, check_max_results
@@ -27,6 +27,8 @@ from moorline.registry.models import (
 from moorline.registry.ports import AliasInfo, AuditStore, Change, RegistryStore
 from moorline.tracking import validation as v
 from moorline.tracking._grammar import parse_filter, parse_order_by
+
+T = TypeVar("T")
 
 SEARCH_MODELS_DEFAULT = 100
 SEARCH_MODELS_LIMIT = 1000
@@ -50,7 +52,16 @@ class AliasGuard(Protocol):
         that authorises the move, if one was needed, so it can be consumed."""
 
     def consume(self, approval_id: ApprovalId, *, actor: str) -> None:
-        """Mark an approval as used by the move it authorised."""
+        """Mark an approval as used by the move it authorised; Conflict if it
+        was used already (so one approval can never authorise two moves)."""
+
+    def check_alias_delete(self, *, name: ModelName, alias: str, actor: str, reason: str) -> None:
+        """Raise to refuse deleting ``alias``."""
+
+    def check_stage_transition(
+        self, *, name: ModelName, version: int, stage: str, actor: str, reason: str
+    ) -> None:
+        """Raise to refuse a (deprecated) stage transition."""
 
 
 def validate_model_name(name: object) -> ModelName:
@@ -79,7 +90,7 @@ def validate_alias(alias: object) -> str:
 def parse_version(version: object) -> int:
     if isinstance(version, int) and not isinstance(version, bool):
         number = version
-    elif isinstance(version, str) and version.strip().isdigit():
+    elif isinstance(version, str) and version.strip().isascii() and version.strip().isdigit():
         number = int(version.strip())
     else:
         raise InvalidArgument(f"Model version must be a positive integer, got {version!r}")
@@ -289,6 +300,18 @@ class RegistryService:
         if target is None:
             names = ", ".join(s.value for s in Stage)
             raise InvalidArgument(f"Invalid stage {stage!r}; expected one of {names}")
+        if self._guard is not None:
+            guard = self._guard
+            self._guarded(
+                lambda: guard.check_stage_transition(
+                    name=model, version=number, stage=target.value, actor=actor, reason=reason
+                ),
+                actor=actor,
+                action="model_version.transition_stage.refused",
+                target=f"models:/{model}/{number}",
+                details={"stage": target.value},
+                reason=reason,
+            )
         change = _change(
             actor,
             "model_version.transition_stage",
@@ -371,43 +394,82 @@ class RegistryService:
         model, number = validate_model_name(name), parse_version(version)
         validate_alias(alias)
         approval: ApprovalId | None = None
+        target = f"models:/{model}@{alias}"
         if self._guard is not None:
-            try:
-                approval = self._guard.check_alias_move(
+            guard = self._guard
+            approval = self._guarded(
+                lambda: guard.check_alias_move(
                     name=model, alias=alias, version=number, actor=actor, reason=reason
+                ),
+                actor=actor,
+                action="alias.set.refused",
+                target=target,
+                details={"version": number},
+                reason=reason,
+            )
+            if approval is not None:
+                # Used up before the move: two concurrent moves cannot share it.
+                approved = approval
+                self._guarded(
+                    lambda: guard.consume(approved, actor=actor),
+                    actor=actor,
+                    action="alias.set.refused",
+                    target=target,
+                    details={"version": number, "approval_id": approved},
+                    reason=reason,
                 )
-            except MoorlineError as exc:
-                self._audit.append_audit(
-                    AuditDraft(
-                        actor=actor,
-                        action="alias.set.refused",
-                        target=f"models:/{model}@{alias}",
-                        details={
-                            "version": number,
-                            "error_code": exc.code.value,
-                            "error": exc.message,
-                        },
-                        reason=reason,
-                    ),
-                    now=now_ms(),
-                )
-                raise
         previous = self._current_alias_version(model, alias)
         change = _change(
             actor,
             "alias.set",
-            f"models:/{model}@{alias}",
+            target,
             {"version": number, "previous_version": previous, "approval_id": approval},
             reason=reason,
             event="model_version.alias_set",
         )
         self._store.set_alias(model, alias, number, actor=actor, now=now_ms(), change=change)
-        if approval is not None and self._guard is not None:
-            self._guard.consume(approval, actor=actor)
+
+    def _guarded(
+        self,
+        check: Callable[[], T],
+        *,
+        actor: str,
+        action: str,
+        target: str,
+        details: dict[str, Any],
+        reason: str,
+    ) -> T:
+        """Run a governance check; audit and re-raise a refusal."""
+        try:
+            return check()
+        except MoorlineError as exc:
+            self._audit.append_audit(
+                AuditDraft(
+                    actor=actor,
+                    action=action,
+                    target=target,
+                    details={**details, "error_code": exc.code.value, "error": exc.message},
+                    reason=reason,
+                ),
+                now=now_ms(),
+            )
+            raise
 
     def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> None:
         model = validate_model_name(name)
         validate_alias(alias)
+        if self._guard is not None:
+            guard = self._guard
+            self._guarded(
+                lambda: guard.check_alias_delete(
+                    name=model, alias=alias, actor=actor, reason=reason
+                ),
+                actor=actor,
+                action="alias.delete.refused",
+                target=f"models:/{model}@{alias}",
+                details={},
+                reason=reason,
+            )
         change = _change(
             actor,
             "alias.delete",

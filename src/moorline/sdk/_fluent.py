@@ -49,6 +49,12 @@ T = TypeVar("T")
 
 #: Tag naming the parent of a nested run (MLflow's name, so its UI nests them too).
 TAG_PARENT_RUN_ID = "mlflow.parentRunId"
+#: A process started on behalf of a run (``moorline reproduce``, a pipeline step) gets
+#: that run's id here; its top-level runs record it as their parent.
+ENV_PARENT_RUN_ID = "MOORLINE_PARENT_RUN_ID"
+#: A JSON object of tags every top-level run of the process starts with (for
+#: ``moorline reproduce``: ``moorline.reproduction_of``).
+ENV_RUN_TAGS = "MOORLINE_RUN_TAGS"
 
 
 _STACK: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar(
@@ -426,6 +432,8 @@ def start_run(
     all_tags = run_context_tags()
     if parent is not None:
         all_tags[TAG_PARENT_RUN_ID] = parent.run_id
+    else:
+        all_tags.update(_inherited_tags())
     all_tags.update({k: _str(v) for k, v in (tags or {}).items()})
     run = services.tracking.create_run(
         experiment_id,
@@ -436,6 +444,27 @@ def start_run(
     active = ActiveRun(services, run.info, parent_run_id=parent.run_id if parent else None)
     _remember(active)
     return active
+
+
+def _inherited_tags() -> dict[str, str]:
+    """Tags a top-level run takes from the process that launched this one (see
+    :data:`ENV_PARENT_RUN_ID` and :data:`ENV_RUN_TAGS`)."""
+    import json
+
+    tags: dict[str, str] = {}
+    raw = os.environ.get(ENV_RUN_TAGS, "").strip()
+    if raw:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise InvalidArgument(f"{ENV_RUN_TAGS} must be a JSON object, got {raw[:200]!r}")
+        tags.update({str(k): _str(v) for k, v in value.items()})
+    parent = os.environ.get(ENV_PARENT_RUN_ID, "").strip()
+    if parent:
+        tags[TAG_PARENT_RUN_ID] = parent
+    return tags
 
 
 def active_run() -> ActiveRun | None:

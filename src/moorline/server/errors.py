@@ -28,6 +28,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.TEMPORARILY_UNAVAILABLE: 503,
     ErrorCode.USER_CODE_ERROR: 500,
+    ErrorCode.INTEGRITY_ERROR: 409,
 }
 
 

@@ -99,6 +99,27 @@ class DatasetInput:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetVersion:
+    """One (name, digest) as the store knows it: the dataset, and the runs that read it.
+
+    ``first_used_at``: start time (ms) of the earliest run with it as an input.
+    """
+
+    dataset: Dataset
+    run_count: int = 0
+    first_used_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetSummary:
+    """A dataset name, how many versions it has, and its newest version's digest."""
+
+    name: str
+    versions: int
+    latest_digest: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelOutput:
     model_id: LoggedModelId
     step: int = 0

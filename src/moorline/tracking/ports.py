@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from moorline.core.paging import Page
 from moorline.tracking.models import (
     DatasetInput,
+    DatasetSummary,
+    DatasetVersion,
     Experiment,
     ExperimentId,
     LifecycleStage,
@@ -255,6 +257,27 @@ class LoggedModelStore(ABC):
     ) -> Page[LoggedModel]:
         """Active models only. Default order: creation_timestamp DESC, model_id ASC.
         ``metrics`` on each model: the latest values of run metrics logged with its model_id."""
+
+
+class DatasetStore(ABC):
+    """Dataset versions, as recorded by run inputs (``RunStore.log_inputs`` writes them).
+
+    "Newest" is the order in which versions were first recorded.
+    """
+
+    @abstractmethod
+    def list_datasets(self, *, max_results: int, page_token: str | None) -> Page[DatasetSummary]:
+        """Every dataset name, ordered by name."""
+
+    @abstractmethod
+    def list_dataset_versions(
+        self, name: str, *, max_results: int, page_token: str | None
+    ) -> Page[DatasetVersion]:
+        """Versions of ``name``, newest first; an empty page when there are none."""
+
+    @abstractmethod
+    def get_dataset_version(self, name: str, digest: str) -> DatasetVersion:
+        """NotFound naming the dataset and digest if missing."""
 
 
 class TrackingStore(ExperimentStore, RunStore, LoggedModelStore, ABC):

@@ -332,7 +332,7 @@ def _dataset(**overrides: Any) -> Dataset:
 
 
 def test_dataset_at_limits_passes() -> None:
-    dataset = _dataset(name="n" * 500, digest="d" * 36, source="s" * 65535, profile=None)
+    dataset = _dataset(name="n" * 500, digest="d" * 64, source="s" * 65535, profile=None)
     assert v.validate_dataset(dataset) is dataset
 
 
@@ -340,7 +340,7 @@ def test_dataset_at_limits_passes() -> None:
     ("overrides", "fragment"),
     [
         ({"name": "n" * 501}, "Dataset name is 501 characters long; the limit is 500"),
-        ({"digest": "d" * 37}, "Dataset digest is 37 characters long; the limit is 36"),
+        ({"digest": "d" * 65}, "Dataset digest is 65 characters long; the limit is 64"),
         ({"source": "s" * 65536}, "Dataset source is 65536 characters long"),
         ({"schema": "s" * 1048576}, "Dataset schema is 1048576 characters long"),
         ({"profile": "p" * 16777216}, "Dataset profile is 16777216 characters long"),

@@ -15,12 +15,24 @@ from starlette.exceptions import HTTPException
 from moorline import __version__
 from moorline.bootstrap import Services
 from moorline.errors import MoorlineError
-from moorline.server.api import artifacts, experiments, logged_models, runs, tokens
+from moorline.registry.lineage import LineageService
+from moorline.server.api import (
+    artifacts,
+    datasets,
+    experiments,
+    governance,
+    lineage,
+    logged_models,
+    registry,
+    runs,
+    tokens,
+)
 from moorline.server.api.errors import http_error_handler, validation_error_handler
 from moorline.server.errors import moorline_error_handler, unexpected_error_handler
 
 DESCRIPTION = """\
-moorline's own API: experiments, runs, metrics, logged models, artifacts and tokens.
+moorline's own API: experiments, runs, metrics, logged models, artifacts, tokens, and the
+model registry with its governance (policies, approvals), audit log and webhooks.
 
 * Timestamps are integer milliseconds since the epoch.
 * Metric values that are NaN or infinite travel as the strings `"NaN"`,
@@ -63,4 +75,13 @@ def create_api(services: Services) -> FastAPI:
     api.include_router(logged_models.router(services.tracking))
     api.include_router(artifacts.router(services.artifacts))
     api.include_router(tokens.router(services.auth))
+    api.include_router(registry.router(services.registry))
+    api.include_router(governance.policy_router(services.governance))
+    api.include_router(governance.approvals_router(services.governance))
+    api.include_router(governance.audit_router(services.audit))
+    api.include_router(governance.webhooks_router(services.webhooks))
+    api.include_router(datasets.router(services.datasets))
+    api.include_router(
+        lineage.router(LineageService(services.registry, services.tracking, services.audit))
+    )
     return api

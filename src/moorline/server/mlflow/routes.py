@@ -4,7 +4,8 @@ The same JSON API is served under ``/api/2.0/mlflow`` (the Python client) and
 ``/ajax-api/2.0/mlflow`` (MLflow's web UI), next to the artifact proxy and
 the ``/api/3.0/mlflow/server-info`` capability probe. Endpoints MLflow has
 but moorline does not (yet) answer 404 ``ENDPOINT_NOT_FOUND``, which the
-client understands.
+client understands. The model registry (``registered-models/...``,
+``model-versions/...``) is served from ``services.registry``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount
 
 from moorline.bootstrap import Services
-from moorline.server.mlflow import experiments, logged_models, runs
+from moorline.server.mlflow import experiments, logged_models, registry, runs
 from moorline.server.mlflow.artifacts import ArtifactProxy, run_artifact_endpoints
 from moorline.server.mlflow.dispatch import Endpoint, JsonApi, Work
 from moorline.server.mlflow.wire import JsonDict, Message
@@ -38,7 +39,7 @@ def _server_info(fields: JsonDict) -> JsonDict:
 
 
 def routes(services: Services) -> list[BaseRoute]:
-    """Mounts for MLflow's tracking API, artifact proxy and server-info, over ``services``."""
+    """Mounts for MLflow's tracking and registry API, artifact proxy and server-info."""
     tracking, artifacts = services.tracking, services.artifacts
     api = JsonApi(
         [
@@ -46,7 +47,9 @@ def routes(services: Services) -> list[BaseRoute]:
             *runs.endpoints(tracking),
             *logged_models.endpoints(tracking),
             *run_artifact_endpoints(tracking, artifacts),
-        ]
+            *registry.endpoints(services.registry, tracking),
+        ],
+        inline_point=services.inline_io,
     )
     proxy = ArtifactProxy(artifacts)
     v3 = JsonApi([Endpoint("GET", "server-info", NO_FIELDS, _server_info, Work.PURE)])

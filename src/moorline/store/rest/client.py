@@ -33,6 +33,7 @@ from moorline.errors import (
     Conflict,
     EndpointNotFound,
     ErrorCode,
+    IntegrityError,
     InvalidArgument,
     MoorlineError,
     NotFound,
@@ -72,6 +73,7 @@ ERROR_CLASSES: Mapping[ErrorCode, type[MoorlineError]] = {
     ErrorCode.INTERNAL_ERROR: StorageError,
     ErrorCode.TEMPORARILY_UNAVAILABLE: TemporarilyUnavailable,
     ErrorCode.USER_CODE_ERROR: UserCodeError,
+    ErrorCode.INTEGRITY_ERROR: IntegrityError,
 }
 
 #: For answers without our error body (a proxy, or not a moorline server).

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -340,4 +342,257 @@ api_tokens = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
     UniqueConstraint("name"),
+)
+
+
+# =============================================================================
+# Model registry (revision 0002): registered models, versions, aliases,
+# governance, the hash-chained audit log and the webhook outbox.
+#
+# - A registered model's ``name`` is its primary key. Every table that hangs
+#   off a model refers to it (or to (name, version)) with ON UPDATE CASCADE,
+#   so a rename is one UPDATE and versions, tags, aliases, the policy and the
+#   approvals follow on both backends; ON DELETE CASCADE makes a hard delete
+#   take them along (the audit log keeps the record).
+# - ``registered_models.last_version`` is the per-model version counter:
+#   a new version is ``last_version + 1``, so numbers are never reused after
+#   a delete.
+# - ``audit_head`` holds one row (id 1): the seq and hash of the newest audit
+#   entry, updated in the same transaction as every append. Locking it is
+#   what serialises registry writers, so the chain never forks; comparing it
+#   with the log detects a deleted newest entry.
+# - ``webhook_delivery_state`` has one row per (webhook, event) to deliver:
+#   ``due_deliveries`` reads ``done = false AND next_attempt_at <= now``
+#   straight from its (done, next_attempt_at) index. ``webhook_deliveries``
+#   logs every attempt.
+# - JSON columns (details, payload, events, protected_aliases, must_beat)
+#   are text: compact JSON written and read by the stores.
+# =============================================================================
+
+ALIAS_LENGTH = 256
+ACTION_LENGTH = 100
+HASH_LENGTH = 64
+
+_STAGE_CHECK = "current_stage IN ('None', 'Staging', 'Production', 'Archived')"
+_APPROVAL_STATE_CHECK = "state IN ('pending', 'approved', 'rejected', 'consumed')"
+
+
+def _model_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["name"],
+        ["registered_models.name"],
+        name=f"fk_{table}_name_registered_models",
+        onupdate="CASCADE",
+        ondelete="CASCADE",
+    )
+
+
+def _version_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["name", "version"],
+        ["model_versions.name", "model_versions.version"],
+        name=f"fk_{table}_name_model_versions",
+        onupdate="CASCADE",
+        ondelete="CASCADE",
+    )
+
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("creation_timestamp", BigInteger, nullable=False),
+    Column("last_updated_timestamp", BigInteger, nullable=False),
+    Column("user_id", String(NAME_LENGTH), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("last_version", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("name", "key"),
+    _model_fk("registered_model_tags"),
+    sqlite_with_rowid=False,
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("creation_timestamp", BigInteger, nullable=False),
+    Column("last_updated_timestamp", BigInteger, nullable=False),
+    Column("user_id", String(NAME_LENGTH), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(NAME_LENGTH), nullable=True),
+    Column("run_link", Text, nullable=True),
+    Column("model_id", String(NAME_LENGTH), nullable=True),
+    Column("current_stage", String(20), nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("status_message", Text, nullable=True),
+    PrimaryKeyConstraint("name", "version"),
+    _model_fk("model_versions"),
+    CheckConstraint(_STAGE_CHECK, name="stage"),
+    Index(None, "run_id"),
+    Index(None, "model_id"),
+    sqlite_with_rowid=False,
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("name", "version", "key"),
+    _version_fk("model_version_tags"),
+    sqlite_with_rowid=False,
+)
+
+registered_model_aliases = Table(
+    "registered_model_aliases",
+    metadata,
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("alias", String(ALIAS_LENGTH), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(NAME_LENGTH), nullable=False),
+    PrimaryKeyConstraint("name", "alias"),
+    _version_fk("registered_model_aliases"),
+    Index(None, "name", "version"),
+    sqlite_with_rowid=False,
+)
+
+promotion_policies = Table(
+    "promotion_policies",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("risk", String(20), nullable=False),
+    Column("protected_aliases", Text, nullable=False),
+    Column("must_beat", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(NAME_LENGTH), nullable=False),
+    _model_fk("promotion_policies"),
+    sqlite_with_rowid=False,
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("approval_id", String(64), primary_key=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("alias", String(ALIAS_LENGTH), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("requested_by", String(NAME_LENGTH), nullable=False),
+    Column("requested_at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("decided_by", String(NAME_LENGTH), nullable=True),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("decision_reason", Text, nullable=False),
+    _model_fk("approvals"),
+    CheckConstraint(_APPROVAL_STATE_CHECK, name="state"),
+    Index(None, "name", "requested_at"),
+    Index(None, "state", "requested_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigIntId, primary_key=True, autoincrement=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(NAME_LENGTH), nullable=False),
+    Column("action", String(ACTION_LENGTH), nullable=False),
+    Column("target", String(URI_LENGTH), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("prev_hash", String(HASH_LENGTH), nullable=False),
+    Column("entry_hash", String(HASH_LENGTH), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("entry_hash", String(HASH_LENGTH), nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
+)
+
+registry_events = Table(
+    "registry_events",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("type", String(ACTION_LENGTH), nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("webhook_id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("events", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+
+def _webhook_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["webhook_id"],
+        ["webhooks.webhook_id"],
+        name=f"fk_{table}_webhook_id_webhooks",
+        ondelete="CASCADE",
+    )
+
+
+def _event_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["event_id"],
+        ["registry_events.id"],
+        name=f"fk_{table}_event_id_registry_events",
+        ondelete="CASCADE",
+    )
+
+
+webhook_delivery_state = Table(
+    "webhook_delivery_state",
+    metadata,
+    Column("webhook_id", String(64), nullable=False),
+    Column("event_id", BigIntId, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("done", Boolean, nullable=False),
+    PrimaryKeyConstraint("webhook_id", "event_id"),
+    _webhook_fk("webhook_delivery_state"),
+    _event_fk("webhook_delivery_state"),
+    Index(None, "done", "next_attempt_at"),
+    Index(None, "event_id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(64), nullable=False),
+    Column("event_id", BigIntId, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=False),
+    _webhook_fk("webhook_deliveries"),
+    _event_fk("webhook_deliveries"),
+    Index(None, "webhook_id", "id"),
+    Index(None, "event_id"),
 )
