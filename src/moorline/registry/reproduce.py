@@ -27,6 +27,7 @@ arguments. The working directory is the worktree's root.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -391,10 +392,23 @@ def environment_differences(recorded: str | None) -> tuple[PackageDifference, ..
 
 
 def _installed_version(name: str) -> str | None:
+    """Installed version of import name ``name`` (``sklearn`` is the distribution
+    ``scikit-learn``, ``dateutil`` is ``python-dateutil``)."""
     try:
         return metadata.version(name)
     except (metadata.PackageNotFoundError, ValueError):
-        return None
+        pass
+    for distribution in _import_names().get(name, ()):
+        try:
+            return metadata.version(distribution)
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _import_names() -> dict[str, list[str]]:
+    return dict(metadata.packages_distributions())
 
 
 # -- git ---------------------------------------------------------------------
