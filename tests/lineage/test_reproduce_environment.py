@@ -11,7 +11,9 @@ from moorline.registry.reproduce import environment_differences
 
 def test_import_names_resolve_to_their_distributions() -> None:
     sklearn_version = metadata.version("scikit-learn")
-    recorded = json.dumps({"python": platform.python_version(), "packages": {"sklearn": sklearn_version}})
+    recorded = json.dumps(
+        {"python": platform.python_version(), "packages": {"sklearn": sklearn_version}}
+    )
     assert environment_differences(recorded) == ()
 
 
