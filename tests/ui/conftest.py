@@ -261,3 +261,7 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
     assert watch.errors == [], f"JavaScript errors: {watch.errors}"
     assert watch.foreign_requests == [], f"requests beyond the server: {watch.foreign_requests}"
+
+
+# The registry pages' records (models, versions, approvals), shared by their HTTP and browser tests.
+from tests.ui.registry_seed import registry_site  # noqa: E402, F401

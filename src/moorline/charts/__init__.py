@@ -1,4 +1,4 @@
-"""SVG charts for the web UI and the self-contained HTML reports.
+"""SVG charts and lineage graphs for the web UI and the self-contained HTML reports.
 
 Pure functions that return SVG text: no JavaScript, no external resources, no
 network. Every piece of user text in a chart (titles, series labels, axis
@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+from moorline.charts.graph import GraphEdge, GraphNode, lineage_graph
 from moorline.charts.line import (
     PALETTE,
     Series,
@@ -24,10 +25,13 @@ from moorline.charts.line import (
 
 __all__ = [
     "PALETTE",
+    "GraphEdge",
+    "GraphNode",
     "Series",
     "Ticks",
     "downsample",
     "format_number",
     "line_chart",
+    "lineage_graph",
     "nice_ticks",
 ]

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from moorline.bootstrap import Services
-from moorline.server.ui import compare, experiments, login, runs
+from moorline.server.ui import compare, experiments, login, registry_pages, runs
 from moorline.server.ui.render import STATIC, Renderer
 
 Handler = Callable[[Services, Renderer, Request], Response]
@@ -52,5 +52,6 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/ui/login", bind(login.login_form), methods=["GET"]),
         Route("/ui/login", functools.partial(login.login_submit, services, ui), methods=["POST"]),
         Route("/ui/logout", bind(login.logout), methods=["POST"]),
+        *registry_pages.routes(services, ui),
         Mount("/ui/static", app=StaticFiles(directory=STATIC), name="ui-static"),
     ]
