@@ -42,6 +42,8 @@ unit: $(STAMP)
 ## bench: side-by-side benchmarks against the anchors (minutes; not part of test)
 bench: $(STAMP)
 	$(PY) benchmarks/tracking.py
+	$(PY) benchmarks/registry.py
+	$(PY) benchmarks/drift.py
 
 ## lock: re-pin requirements/dev.lock from requirements/dev.in
 lock:

@@ -106,6 +106,12 @@ class RunStore(ABC):
     def get_run(self, run_id: RunId) -> Run:
         """NotFound if missing. Deleted runs are returned with lifecycle 'deleted'."""
 
+    def get_run_info(self, run_id: RunId) -> RunInfo:
+        """Only the run's info (no params, metrics, tags): NotFound if missing.
+
+        Backends override it with one cheap query; this default derives it."""
+        return self.get_run(run_id).info
+
     @abstractmethod
     def update_run_info(
         self,

@@ -177,6 +177,10 @@ class TrackingService:
     def get_run(self, run_id: str) -> Run:
         return self._store.get_run(_run_id(run_id))
 
+    def get_run_info(self, run_id: str) -> RunInfo:
+        """The run's info alone: cheaper than :meth:`get_run` when data is not needed."""
+        return self._store.get_run_info(_run_id(run_id))
+
     def update_run(
         self,
         run_id: str,

@@ -261,8 +261,8 @@ class VersionSources:
             original = self._registry.resolve(source)
             return run_id or original.run_id, original.model_id
         if source.startswith(RUNS_SCHEME):
-            run = self._tracking.get_run(run_source(source)[0])
-            return run_id or run.info.run_id, None
+            info = self._tracking.get_run_info(run_source(source)[0])
+            return run_id or info.run_id, None
         return run_id, None
 
     def location(self, mv: ModelVersion) -> str:
@@ -278,7 +278,7 @@ class VersionSources:
                 continue
             if source.startswith(RUNS_SCHEME):
                 run_id, path = run_source(source)
-                root = self._tracking.get_run(run_id).info.artifact_uri.rstrip("/")
+                root = self._tracking.get_run_info(run_id).artifact_uri.rstrip("/")
                 return f"{root}/{path}" if path else root
             return source
         raise InvalidArgument(

@@ -21,6 +21,7 @@ versions in bulk), never one query per record.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -35,7 +36,6 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    tuple_,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -694,6 +694,21 @@ _PG_TAGS = _by_version_statement(_mvt, _TAG_COLUMNS)
 _PG_ALIASES = _by_version_statement(_al, _ALIAS_COLUMNS)
 
 
+def _sqlite_by_version(table: Table, columns: Sequence[str]) -> str:
+    cols = ", ".join(f"t.{c}" for c in columns)
+    return (
+        f"SELECT {cols} FROM {table.name} AS t "
+        "JOIN json_each(?) AS p "
+        "ON t.name = json_extract(p.value, '$[0]') AND t.version = json_extract(p.value, '$[1]')"
+    )
+
+
+_SQLITE_BY_VERSION = {
+    _mvt.name: _sqlite_by_version(_mvt, ("name", "version", "key", "value")),
+    _al.name: _sqlite_by_version(_al, ("name", "version", "alias")),
+}
+
+
 def _rows_of_versions(
     conn: Connection,
     table: Table,
@@ -709,11 +724,12 @@ def _rows_of_versions(
         names = [name for name, _ in unique]
         numbers = [number for _, number in unique]
         return list(fetch_rows(conn, pg_statement, {"names": names, "numbers": numbers}))
-    out: list[Any] = []
-    owner = tuple_(table.c.name, table.c.version)
-    for chunk in chunks(unique, _PAIR_CHUNK):
-        out.extend(fetch_rows(conn, select(*columns).where(owner.in_(chunk))))
-    return out
+    # One fixed statement with the pairs as a single JSON parameter: no statement
+    # built per call and no two bound parameters per version (SQLite's json_each
+    # plays the part of PostgreSQL's unnest above).
+    pairs = json.dumps([[name, number] for name, number in unique])
+    sql = _SQLITE_BY_VERSION[table.name]
+    return list(conn.exec_driver_sql(sql, (pairs,)).all())
 
 
 def _version_tags(

@@ -235,6 +235,13 @@ class SqlRunStore(SqlStoreBase, RunStore):
                 raise NotFound(f"Run {run_id!r} not found")
             return load_runs(conn, rows)[0]
 
+    def get_run_info(self, run_id: RunId) -> RunInfo:
+        with self._read() as conn:
+            row = conn.execute(_SELECT_RUN, {"rid": run_id}).first()
+        if row is None:
+            raise NotFound(f"Run {run_id!r} not found")
+        return _run_info(tuple(row))
+
     def update_run_info(
         self,
         run_id: RunId,
