@@ -11,9 +11,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moorline.auth.service import AuthService
-from moorline.errors import InvalidArgument
+from moorline.errors import InvalidArgument, NotImplementedFeature
 from moorline.registry.auditing import AuditService
 from moorline.registry.events import DispatchSettings, WebhookDispatcher, WebhookService
 from moorline.registry.governance import GovernanceService
@@ -21,6 +22,9 @@ from moorline.registry.service import RegistryService
 from moorline.tracking.artifacts import ArtifactService
 from moorline.tracking.datasets import DatasetService
 from moorline.tracking.service import TrackingService
+
+if TYPE_CHECKING:
+    from moorline.monitoring.service import MonitorService
 
 DEFAULT_HOME = ".moorline"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -97,6 +101,18 @@ class Services:
     #: Point calls (sub-millisecond store calls) may run on the event loop:
     #: true for the embedded SQLite store, whose writes are serialised anyway.
     inline_io: bool = False
+    #: the monitor service (local stores only; see :attr:`monitors`)
+    _monitors: MonitorService | None = None
+
+    @property
+    def monitors(self) -> MonitorService:
+        """Monitors and their runs; a remote store raises NotImplementedFeature (for now)."""
+        if self._monitors is None:
+            raise NotImplementedFeature(
+                "Monitors are not available through a moorline server URL yet: "
+                "point --store at the database (sqlite:/// or postgresql+psycopg://)"
+            )
+        return self._monitors
 
     def close(self) -> None:
         for closer in self._closers:
@@ -120,12 +136,15 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
             "or http(s)://server"
         )
     from moorline.artifacts import open_blob_store
+    from moorline.monitoring.service import MonitorService
+    from moorline.store.alert_delivery import AlertSender
     from moorline.store.sql.audit import SqlAuditStore
     from moorline.store.sql.auth import SqlTokenStore
     from moorline.store.sql.datasets import SqlDatasetStore
     from moorline.store.sql.engine import create_engine_for
     from moorline.store.sql.governance import SqlGovernanceStore
     from moorline.store.sql.migrate import upgrade
+    from moorline.store.sql.monitors import SqlMonitorStore
     from moorline.store.sql.registry import SqlRegistryStore
     from moorline.store.sql.tracking import SqlTrackingStore
     from moorline.store.sql.webhooks import SqlWebhookStore
@@ -139,18 +158,31 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     models, audit = SqlRegistryStore(engine), SqlAuditStore(engine)
     governance = GovernanceService(SqlGovernanceStore(engine), models, tracking)
     artifacts = ArtifactService(blobs, store, store)
+    datasets = DatasetService(tracking, artifacts, SqlDatasetStore(engine))
+    registry = RegistryService(models, audit, guard=governance)
+    from moorline.store.windows import DataWindowSource
+
+    windows, sender = DataWindowSource(datasets), AlertSender()
+    monitors = MonitorService(
+        SqlMonitorStore(engine),
+        windows,
+        artifacts,
+        sender=sender,
+        model_exists=registry.get_registered_model,
+    )
     return Services(
         settings=settings,
         tracking=tracking,
         artifacts=artifacts,
         auth=AuthService(SqlTokenStore(engine)),
-        registry=RegistryService(models, audit, guard=governance),
+        registry=registry,
         governance=governance,
         audit=AuditService(audit),
         webhooks=WebhookService(SqlWebhookStore(engine)),
-        datasets=DatasetService(tracking, artifacts, SqlDatasetStore(engine)),
-        _closers=[engine],
+        datasets=datasets,
+        _closers=[windows, sender, engine],
         inline_io=engine.dialect.name == "sqlite",
+        _monitors=monitors,
     )
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
-from tests.registry.conftest import make_model
-from tests.registry.receiver import receiver
 
 from moorline.bootstrap import Services, Settings, build_services, build_webhook_dispatcher
 from moorline.cli.main import cli
 from moorline.errors import PermissionDenied
 from moorline.store.sql import create_engine_for
+from tests.registry.conftest import make_model
+from tests.registry.receiver import receiver
 
 
 @dataclass

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from tests.support.live import LiveServer, start_server
 
 from moorline.auth.models import Role
 from moorline.bootstrap import Services, Settings, build_services
 from moorline.cli.main import cli
 from moorline.registry.governance import Actor
 from moorline.tracking.models import Metric
+from tests.support.live import LiveServer, start_server
 
 VERSION_KEYS = {
     "name",

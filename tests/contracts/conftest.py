@@ -43,6 +43,10 @@ from dataclasses import dataclass
 from typing import cast
 
 import pytest
+
+from moorline.auth.ports import TokenStore
+from moorline.registry.ports import AuditStore, GovernanceStore, RegistryStore, WebhookStore
+from moorline.tracking.ports import TrackingStore
 from tests.contracts.backends import (
     BackendProvider,
     BackendSpec,
@@ -52,10 +56,6 @@ from tests.contracts.backends import (
 )
 from tests.contracts.rest_backend import rest_backend, threaded_server
 from tests.contracts.sql_backend import open_postgres, open_sqlite
-
-from moorline.auth.ports import TokenStore
-from moorline.registry.ports import AuditStore, GovernanceStore, RegistryStore, WebhookStore
-from moorline.tracking.ports import TrackingStore
 
 # -- rest: the same ports over HTTP to a live server (see rest_backend.py) --------------------
 

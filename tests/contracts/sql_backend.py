@@ -16,7 +16,6 @@ from itertools import count
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from tests.contracts.backends import BackendProvider, FreshProvider, Stores
 
 from moorline.store.sql import SqlTokenStore, SqlTrackingStore, create_engine_for, upgrade
 from moorline.store.sql import tables as t
@@ -24,6 +23,7 @@ from moorline.store.sql.audit import SqlAuditStore
 from moorline.store.sql.governance import SqlGovernanceStore
 from moorline.store.sql.registry import SqlRegistryStore
 from moorline.store.sql.webhooks import SqlWebhookStore
+from tests.contracts.backends import BackendProvider, FreshProvider, Stores
 
 POSTGRES_ADMIN_URI = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

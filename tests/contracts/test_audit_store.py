@@ -11,18 +11,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import text
-from tests.contracts.backends import BackendProvider, RegistryStores
-from tests.contracts.registry_support import (
-    catch_all,
-    change,
-    due,
-    entries,
-    new_model,
-    new_version,
-    set_alias,
-    verify,
-)
-from tests.contracts.sql_backend import SqlStores, open_postgres, open_sqlite
 
 from moorline.errors import AlreadyExists, Conflict, InvalidArgument, MoorlineError, NotFound
 from moorline.registry.audit import GENESIS, entry_hash
@@ -38,6 +26,18 @@ from moorline.registry.models import (
     WebhookId,
 )
 from moorline.registry.ports import AuditStore, Change
+from tests.contracts.backends import BackendProvider, RegistryStores
+from tests.contracts.registry_support import (
+    catch_all,
+    change,
+    due,
+    entries,
+    new_model,
+    new_version,
+    set_alias,
+    verify,
+)
+from tests.contracts.sql_backend import SqlStores, open_postgres, open_sqlite
 
 CHURN = ModelName("churn")
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.contracts.support import clause, new_experiment, new_run, order
 
 from moorline.errors import AlreadyExists, InvalidArgument, NotFound
 from moorline.tracking.models import ExperimentId, LifecycleStage, Tag, ViewType
 from moorline.tracking.ports import TrackingStore
+from tests.contracts.support import clause, new_experiment, new_run, order
 
 
 def names(tracking: TrackingStore, *filters: object, **kwargs: object) -> list[str]:

@@ -4,8 +4,6 @@ must pass these."""
 from __future__ import annotations
 
 import pytest
-from tests.contracts.backends import RegistryStores
-from tests.contracts.registry_support import change, entries, new_model, new_version
 
 from moorline.errors import Conflict, InvalidArgument, NotFound
 from moorline.registry.models import (
@@ -17,6 +15,8 @@ from moorline.registry.models import (
     RiskLevel,
 )
 from moorline.registry.ports import GovernanceStore, RegistryStore
+from tests.contracts.backends import RegistryStores
+from tests.contracts.registry_support import change, entries, new_model, new_version
 
 CHURN = ModelName("churn")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.contracts.support import clause, log, new_experiment, new_run, order, point
 
 from moorline.errors import InvalidArgument, NotFound
 from moorline.tracking.models import (
@@ -20,6 +19,7 @@ from moorline.tracking.models import (
 )
 from moorline.tracking.ports import TrackingStore
 from moorline.tracking.search import Clause, OrderKey
+from tests.contracts.support import clause, log, new_experiment, new_run, order, point
 
 
 def create(

@@ -6,11 +6,11 @@ import itertools
 import math
 
 import pytest
-from tests.contracts.support import log, new_run, point
 
 from moorline.errors import InvalidArgument, NotFound
 from moorline.tracking.models import ExperimentId, LifecycleStage, Metric, RunId
 from moorline.tracking.ports import TrackingStore
+from tests.contracts.support import log, new_run, point
 
 DEFAULT = ExperimentId("0")
 

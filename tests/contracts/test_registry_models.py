@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.contracts.registry_support import change, entries, new_model, new_version, set_alias
 
 from moorline.errors import AlreadyExists, NotFound
 from moorline.registry.models import ModelName, PromotionPolicy, RiskLevel, Stage
 from moorline.registry.ports import AuditStore, GovernanceStore, RegistryStore
+from tests.contracts.registry_support import change, entries, new_model, new_version, set_alias
 
 CHURN = ModelName("churn")
 

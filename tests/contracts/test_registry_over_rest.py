@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.contracts.rest_backend import fresh_services, threaded_server
 
 from moorline.auth.models import Role
 from moorline.bootstrap import Services, Settings, build_services
 from moorline.errors import AlreadyExists, Conflict, NotFound, PermissionDenied
 from moorline.registry.governance import Actor
 from moorline.server.app import create_app
+from tests.contracts.rest_backend import fresh_services, threaded_server
 
 PEOPLE = {"root": Role.ADMIN, "ana": Role.EDITOR, "bea": Role.APPROVER}
 #: Who does each step: the local actor name, or the token of that name on the server.

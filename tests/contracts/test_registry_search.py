@@ -8,13 +8,13 @@ import time
 from collections.abc import Sequence
 
 import pytest
-from tests.contracts.registry_support import change, new_model, new_version, set_alias
 
 from moorline.core.paging import Page
 from moorline.errors import InvalidArgument
 from moorline.registry.models import ModelName, ModelVersion, RegisteredModel
 from moorline.registry.ports import RegistryStore
 from moorline.tracking._grammar import parse_filter, parse_order_by
+from tests.contracts.registry_support import change, new_model, new_version, set_alias
 
 RUN_A = "a" * 32
 RUN_B = "b" * 32

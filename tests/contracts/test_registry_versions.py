@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.contracts.registry_support import change, entries, new_model, new_version, set_alias
 
 from moorline.errors import InvalidArgument, NotFound
 from moorline.registry.models import ModelName, Stage, VersionStatus
 from moorline.registry.ports import AuditStore, RegistryStore
+from tests.contracts.registry_support import change, entries, new_model, new_version, set_alias
 
 CHURN = ModelName("churn")
 

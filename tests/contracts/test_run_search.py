@@ -6,16 +6,6 @@ import math
 from dataclasses import dataclass
 
 import pytest
-from tests.contracts.support import (
-    clause,
-    log,
-    new_experiment,
-    new_run,
-    order,
-    point,
-    run_names,
-    search,
-)
 
 from moorline.errors import InvalidArgument
 from moorline.tracking.models import (
@@ -30,6 +20,16 @@ from moorline.tracking.models import (
 )
 from moorline.tracking.ports import TrackingStore
 from moorline.tracking.search import Clause
+from tests.contracts.support import (
+    clause,
+    log,
+    new_experiment,
+    new_run,
+    order,
+    point,
+    run_names,
+    search,
+)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import math
 import re
 
 import pytest
-from tests.contracts.support import log, new_experiment, new_run, point
 
 from moorline.errors import InvalidArgument, NotFound
 from moorline.tracking.models import (
@@ -24,6 +23,7 @@ from moorline.tracking.models import (
     Tag,
 )
 from moorline.tracking.ports import TrackingStore
+from tests.contracts.support import log, new_experiment, new_run, point
 
 
 @pytest.fixture

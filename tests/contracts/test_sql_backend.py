@@ -15,9 +15,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
-from tests.contracts.backends import BackendProvider
-from tests.contracts.sql_backend import SqlStores, open_postgres, open_sqlite, postgres_database
-from tests.contracts.support import log, new_experiment, new_run, point
 
 from moorline.errors import InvalidArgument, StorageError
 from moorline.store.sql import SqlTrackingStore, create_engine_for, upgrade
@@ -27,6 +24,9 @@ from moorline.store.sql.engine import normalize_uri
 from moorline.store.sql.migrate import VERSION_TABLE, current_revision, head_revision
 from moorline.store.sql.search import like_to_glob
 from moorline.tracking.models import ExperimentId, Metric, Param, Tag, ViewType
+from tests.contracts.backends import BackendProvider
+from tests.contracts.sql_backend import SqlStores, open_postgres, open_sqlite, postgres_database
+from tests.contracts.support import log, new_experiment, new_run, point
 
 DEFAULT = ExperimentId("0")
 

@@ -4,8 +4,6 @@ log): every registry backend must pass these."""
 from __future__ import annotations
 
 import pytest
-from tests.contracts.backends import RegistryStores
-from tests.contracts.registry_support import change, due, new_model, new_version
 
 from moorline.errors import AlreadyExists, NotFound
 from moorline.registry.models import (
@@ -17,6 +15,8 @@ from moorline.registry.models import (
     WebhookId,
 )
 from moorline.registry.ports import Change, RegistryStore, WebhookStore
+from tests.contracts.backends import RegistryStores
+from tests.contracts.registry_support import change, due, new_model, new_version
 
 
 def hook(

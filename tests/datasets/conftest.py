@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.contracts.rest_backend import ThreadedServer, fresh_services, threaded_server
-from tests.contracts.sql_backend import postgres_database, reset_postgres
 
 from moorline.bootstrap import Services, Settings, build_services
 from moorline.server.app import create_app
 from moorline.store.sql.engine import create_engine_for
+from tests.contracts.rest_backend import ThreadedServer, fresh_services, threaded_server
+from tests.contracts.sql_backend import postgres_database, reset_postgres
 
 
 @dataclass(frozen=True)

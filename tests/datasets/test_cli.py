@@ -11,9 +11,9 @@ from typing import Any
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from tests.contracts.rest_backend import fresh_services
 
 from moorline.cli.main import cli
+from tests.contracts.rest_backend import fresh_services
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.datasets.conftest import Stack
 
 import moorline
 from moorline.errors import InvalidArgument, NotFound, StorageError
 from moorline.tracking.datasets import canonical_table, dataset_digest
 from moorline.tracking.models import TAG_DATASET_CONTEXT
+from tests.datasets.conftest import Stack
 
 
 def churn(n: int = 300, seed: int = 1) -> pd.DataFrame:

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from tests.contracts.rest_backend import threaded_server
-from tests.lineage.conftest import Project
 
 from moorline.cli.main import cli
 from moorline.server.app import create_app
+from tests.contracts.rest_backend import threaded_server
+from tests.lineage.conftest import Project
 
 
 def lineage_json(project: Project, uri: str) -> dict[str, Any]:

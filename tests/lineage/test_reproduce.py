@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.lineage.conftest import Project, git
 
 from moorline.registry.lineage import TAG_REPRODUCTION_OF
 from moorline.registry.reproduce import store_environment
 from moorline.sdk._fluent import TAG_PARENT_RUN_ID
 from moorline.tracking.models import TAG_GIT_COMMIT, TAG_SOURCE_NAME, Param
+from tests.lineage.conftest import Project, git
 
 #: Most cases train in a subprocess (seconds each).
 pytestmark = pytest.mark.slow

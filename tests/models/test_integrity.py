@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
-from tests.models.conftest import Store, run_artifact_folder
 
 import moorline
 from moorline.errors import IntegrityError
 from moorline.models import load_model_dir, save_model
 from moorline.models.digest import sha256_bytes
 from moorline.models.manifest import MANIFEST_FILE
+from tests.models.conftest import Store, run_artifact_folder
 
 Data = tuple[pd.DataFrame, pd.Series]
 FILES = [

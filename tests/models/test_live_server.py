@@ -24,11 +24,11 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from tests.support.live import LiveServer, start_server
 
 import moorline
 from moorline.errors import IntegrityError
 from moorline.sdk.models import TAG_MANIFEST_SHA256
+from tests.support.live import LiveServer, start_server
 
 pytestmark = pytest.mark.compat
 

@@ -15,13 +15,13 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from tests.models.conftest import Store, ThresholdModel, run_artifact_folder, services
 
 import moorline
 from moorline.errors import PermissionDenied
 from moorline.models.digest import digest_file
 from moorline.models.manifest import MANIFEST_FILE
 from moorline.sdk.models import TAG_FLAVOR, TAG_MANIFEST_SHA256
+from tests.models.conftest import Store, ThresholdModel, run_artifact_folder, services
 
 Data = tuple[pd.DataFrame, pd.Series]
 

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from tests.models.conftest import Store
 
 import moorline
 from moorline.errors import InvalidArgument, UserCodeError
@@ -18,6 +17,7 @@ from moorline.models.signature import (
     infer_signature,
     prepare_input,
 )
+from tests.models.conftest import Store
 
 Data = tuple[pd.DataFrame, pd.Series]
 

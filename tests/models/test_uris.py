@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 from sklearn.linear_model import LogisticRegression
-from tests.models.conftest import Store, run_artifact_folder, services
 
 import moorline
 from moorline.cli.errors import EXIT_CODES
@@ -20,6 +19,7 @@ from moorline.models.manifest import MANIFEST_FILE
 from moorline.sdk.models import TAG_FLAVOR, TAG_MANIFEST_SHA256
 from moorline.server.errors import HTTP_STATUS
 from moorline.store.rest.client import make_error
+from tests.models.conftest import Store, run_artifact_folder, services
 
 Data = tuple[pd.DataFrame, pd.Series]
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from tests.contracts.sql_backend import postgres_database, reset_postgres
 
 from moorline.bootstrap import Services, Settings, build_services
 from moorline.store.sql import create_engine_for, upgrade
 from moorline.tracking.models import Metric
+from tests.contracts.sql_backend import postgres_database, reset_postgres
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,13 @@ detects edited and deleted entries (raw SQL behind the stores' back)."""
 from __future__ import annotations
 
 import pytest
-from tests.registry.conftest import make_model, raw_engine
 
 from moorline.auth.models import Role
 from moorline.bootstrap import Services
 from moorline.core.clock import now_ms
 from moorline.errors import InvalidArgument
 from moorline.registry.governance import Actor
+from tests.registry.conftest import make_model, raw_engine
 
 ADMIN = Actor(name="root", role=Role.ADMIN)
 

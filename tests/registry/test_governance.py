@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from tests.registry.conftest import make_model
 
 from moorline.auth.models import Role
 from moorline.bootstrap import Services
 from moorline.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from moorline.registry.governance import Actor
 from moorline.registry.models import ApprovalState, RiskLevel
+from tests.registry.conftest import make_model
 
 ADMIN = Actor(name="root", role=Role.ADMIN)
 ANA = Actor(name="ana", role=Role.EDITOR)  # data scientist: requests

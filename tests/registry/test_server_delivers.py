@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.registry.conftest import make_model
-from tests.registry.receiver import receiver
-from tests.support.live import start_server
-
 from moorline.auth.models import Role
 from moorline.bootstrap import Settings, build_services
 from moorline.registry.events import verify_signature
 from moorline.registry.governance import Actor
+from tests.registry.conftest import make_model
+from tests.registry.receiver import receiver
+from tests.support.live import start_server
 
 
 def test_the_server_delivers_changes_made_by_another_process(tmp_path: Path) -> None:

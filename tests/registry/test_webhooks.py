@@ -11,9 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from tests.registry.conftest import make_model
-from tests.registry.receiver import receiver
-from tests.support.live import free_port
 
 from moorline.auth.models import Role
 from moorline.bootstrap import Services, build_webhook_dispatcher
@@ -21,6 +18,9 @@ from moorline.errors import InvalidArgument, PermissionDenied
 from moorline.registry.events import DispatchSettings, WebhookDispatcher, verify_signature
 from moorline.registry.governance import Actor
 from moorline.registry.models import Delivery, Webhook
+from tests.registry.conftest import make_model
+from tests.registry.receiver import receiver
+from tests.support.live import free_port
 
 ADMIN = Actor(name="root", role=Role.ADMIN)
 FAST = DispatchSettings(poll_interval=0.02, backoff_base=0.2, max_attempts=8, timeout=5.0)

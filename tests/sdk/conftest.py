@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.support.live import LiveServer, start_server
 
 import moorline
+from tests.support.live import LiveServer, start_server
 
 
 @dataclass(frozen=True)

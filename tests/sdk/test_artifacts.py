@@ -8,9 +8,9 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from tests.sdk.conftest import Backend
 
 import moorline
+from tests.sdk.conftest import Backend
 
 MIB = 1024 * 1024
 

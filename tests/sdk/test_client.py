@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.sdk.conftest import Backend
 
 import moorline
 from moorline import Experiment, Run, ViewType
+from tests.sdk.conftest import Backend
 
 
 def _runs(experiment_name: str, accs: list[float]) -> list[str]:

@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.sdk.conftest import Backend
 
 import moorline
 from moorline import RunStatus
@@ -20,6 +19,7 @@ from moorline.tracking.models import (
     TAG_SOURCE_TYPE,
     TAG_USER,
 )
+from tests.sdk.conftest import Backend
 
 
 def test_a_run_logs_everything_and_finishes(backend: Backend, experiment_name: str) -> None:

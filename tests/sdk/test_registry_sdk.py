@@ -10,11 +10,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from tests.sdk.conftest import Backend
 
 import moorline
 from moorline.errors import InvalidArgument, NotFound, PermissionDenied
 from moorline.registry.models import ModelVersion
+from tests.sdk.conftest import Backend
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import sync_playwright
-from tests.support.live import LiveServer, start_server
 
 from moorline.bootstrap import Services, Settings, build_services
 from moorline.tracking.models import Dataset, DatasetInput, Metric, Param, RunStatus, Tag
+from tests.support.live import LiveServer, start_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -262,6 +262,9 @@ def page(browser: Any) -> Iterator[Any]:
     assert watch.errors == [], f"JavaScript errors: {watch.errors}"
     assert watch.foreign_requests == [], f"requests beyond the server: {watch.foreign_requests}"
 
+
+# The monitoring pages' monitors and results, shared by their HTTP and browser tests.
+from tests.ui.monitoring_seed import monitoring_site  # noqa: E402, F401
 
 # The registry pages' records (models, versions, approvals), shared by their HTTP and browser tests.
 from tests.ui.registry_seed import registry_site  # noqa: E402, F401

@@ -26,9 +26,8 @@ from moorline.sdk.models import TAG_FLAVOR, TAG_MANIFEST_SHA256
 from moorline.tracking.models import Metric, Param, RunStatus
 
 if TYPE_CHECKING:
-    from tests.ui.conftest import Site
-
     from moorline.bootstrap import Services
+    from tests.ui.conftest import Site
 
 MODEL = "churn"
 #: Markup in a model name, description and tags must come out as text.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.support.live import start_server
 from tests.ui.conftest import (
     ACC,

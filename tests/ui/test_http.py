@@ -9,6 +9,7 @@ import urllib.parse
 
 import httpx
 import pytest
+
 from tests.ui.conftest import ACC, FINE_STEPS, SMALL_EXPERIMENT, XSS_TEXT, Site
 
 

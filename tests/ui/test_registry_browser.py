@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.live import start_server
-from tests.ui.registry_seed import HOSTILE_MODEL, MODEL, RUN_METRICS, RegistrySite
 
 from moorline.auth.models import Role
+from tests.support.live import start_server
+from tests.ui.registry_seed import HOSTILE_MODEL, MODEL, RUN_METRICS, RegistrySite
 
 pytestmark = pytest.mark.browser
 

@@ -14,20 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.live import LiveServer, start_server
-from tests.ui.registry_seed import (
-    HOSTILE_MODEL,
-    HOSTILE_TEXT,
-    JSON_NAMED_MODEL,
-    MODEL,
-    OUTSIDE_SOURCE,
-    RECORDED_ELSEWHERE,
-    RUN_METRICS,
-    T_SEED,
-    TAMPERED_MODEL,
-    V1_FILES,
-    RegistrySite,
-)
 
 from moorline import __version__
 from moorline.auth.models import Role
@@ -46,6 +32,20 @@ from moorline.registry.lineage import (
 from moorline.registry.models import AuditDraft
 from moorline.server.ui.governance_pages import newest_first
 from moorline.server.ui.registry_pages import GRAPH_DATASETS, lineage_nodes
+from tests.support.live import LiveServer, start_server
+from tests.ui.registry_seed import (
+    HOSTILE_MODEL,
+    HOSTILE_TEXT,
+    JSON_NAMED_MODEL,
+    MODEL,
+    OUTSIDE_SOURCE,
+    RECORDED_ELSEWHERE,
+    RUN_METRICS,
+    T_SEED,
+    TAMPERED_MODEL,
+    V1_FILES,
+    RegistrySite,
+)
 
 
 def q(name: str) -> str:

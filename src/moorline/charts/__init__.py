@@ -1,4 +1,5 @@
-"""SVG charts and lineage graphs for the web UI and the self-contained HTML reports.
+"""SVG charts (lines, histograms, category bars) and lineage graphs for the web UI and
+the self-contained HTML reports.
 
 Pure functions that return SVG text: no JavaScript, no external resources, no
 network. Every piece of user text in a chart (titles, series labels, axis
@@ -12,6 +13,7 @@ True
 
 from __future__ import annotations
 
+from moorline.charts.bars import Bars, category_chart, histogram_chart, percent, short_number
 from moorline.charts.graph import GraphEdge, GraphNode, lineage_graph
 from moorline.charts.line import (
     PALETTE,
@@ -25,13 +27,18 @@ from moorline.charts.line import (
 
 __all__ = [
     "PALETTE",
+    "Bars",
     "GraphEdge",
     "GraphNode",
     "Series",
     "Ticks",
+    "category_chart",
     "downsample",
     "format_number",
+    "histogram_chart",
     "line_chart",
     "lineage_graph",
     "nice_ticks",
+    "percent",
+    "short_number",
 ]

@@ -52,6 +52,12 @@ def _register() -> None:
     cli.add_command(datasets.datasets)
     cli.add_command(lineage.lineage)
     cli.add_command(reproduce.reproduce)
+    from moorline.cli import drift
+
+    cli.add_command(drift.drift)
+    from moorline.cli import monitor
+
+    cli.add_command(monitor.monitor)
     try:
         from moorline.cli import experiments, runs
     except ImportError:  # pragma: no cover - while the modules are being written

@@ -128,11 +128,18 @@ def server(
     gc.freeze()
     # Webhook deliveries run beside the server, never in a request's thread.
     dispatcher = build_webhook_dispatcher(services)
+    # Due monitors run beside the server too; a database lease makes each due
+    # run happen once whatever the number of replicas.
+    from moorline.monitoring.scheduler import MonitorScheduler
+
+    scheduler = MonitorScheduler(services.monitors)
     try:
         if dispatcher is not None:
             dispatcher.start()
+        scheduler.start()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        scheduler.close()
         if dispatcher is not None:
             dispatcher.close()
         services.close()

@@ -58,6 +58,11 @@ class ReferenceColumn:
     counts: npt.NDArray[np.int64] | None = None
     #: texts, for the text tests only (kept raw)
     texts: tuple[str, ...] = ()
+    #: categorical only, optional: for each non-null reference row, in the
+    #: original row order, the index of its value in ``keys``. Only the
+    #: order-dependent permutation test ``TVD`` needs it to reproduce
+    #: Evidently's p-value exactly; without it that test uses ``keys`` order.
+    row_codes: npt.NDArray[np.intp] | None = None
 
     @property
     def n_distinct(self) -> int:

@@ -23,6 +23,7 @@ from moorline.server.api import (
     governance,
     lineage,
     logged_models,
+    monitors,
     registry,
     runs,
     tokens,
@@ -84,4 +85,5 @@ def create_api(services: Services) -> FastAPI:
     api.include_router(
         lineage.router(LineageService(services.registry, services.tracking, services.audit))
     )
+    api.include_router(monitors.router(services.monitors))
     return api

@@ -33,7 +33,7 @@ from moorline.errors import InvalidArgument, MoorlineError, NotFound
 from moorline.registry.lineage import Lineage, LineageService, training_run
 from moorline.registry.models import ModelVersion, PromotionPolicy, RegisteredModel
 from moorline.schemas.lineage import Lineage as LineageJson
-from moorline.server.ui import governance_pages, registry_links
+from moorline.server.ui import governance_pages, monitoring_pages, registry_links
 from moorline.server.ui.experiments import MAX_TRAIL, _page_size, _prev_url, quote_string
 from moorline.server.ui.model_files import model_files
 from moorline.server.ui.registry_links import (
@@ -282,6 +282,7 @@ def model_page(services: Services, ui: Renderer, request: Request) -> Response:
         "next_page_token": page.next_page_token,
         "alias_history": [governance_pages.entry_dict(e) for e in history],
         "pending_approvals": len(pending),
+        "monitors": monitoring_pages.model_monitors(services, model.name),
     }
     base: list[tuple[str, str]] = []
     if page_size != VERSIONS_PAGE_SIZE:

@@ -16,7 +16,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from moorline.bootstrap import Services
-from moorline.server.ui import compare, experiments, login, registry_pages, runs
+from moorline.server.ui import (
+    compare,
+    experiments,
+    login,
+    monitoring_pages,
+    registry_pages,
+    runs,
+)
 from moorline.server.ui.render import STATIC, Renderer
 
 Handler = Callable[[Services, Renderer, Request], Response]
@@ -53,5 +60,6 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/ui/login", functools.partial(login.login_submit, services, ui), methods=["POST"]),
         Route("/ui/logout", bind(login.logout), methods=["POST"]),
         *registry_pages.routes(services, ui),
+        *monitoring_pages.routes(services, ui),
         Mount("/ui/static", app=StaticFiles(directory=STATIC), name="ui-static"),
     ]

@@ -596,3 +596,63 @@ webhook_deliveries = Table(
     Index(None, "webhook_id", "id"),
     Index(None, "event_id"),
 )
+
+
+# -- monitoring (issue #4): monitors, their results, alert states, scheduler leases --
+#
+# A monitor's configuration is one JSON document (``config``): it is read and
+# written whole, and its shape belongs to ``moorline.monitoring.monitors``.
+# ``model`` is not a foreign key: a monitor outlives a model's renaming, and
+# its runs say so when the model is gone. Results are a time series per
+# monitor (``run_at``), each kept as its JSON document. Leases have no foreign
+# key either: a scheduler may hold one while the monitor is being deleted.
+
+MONITOR_NAME_LENGTH = 200
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(MONITOR_NAME_LENGTH), primary_key=True),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("schedule", String(200), nullable=True),
+    Column("config", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+
+def _monitor_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["monitor"], ["monitors.name"], name=f"fk_{table}_monitor_monitors", ondelete="CASCADE"
+    )
+
+
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("monitor", String(MONITOR_NAME_LENGTH), nullable=False),
+    Column("run_at", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("document", Text, nullable=False),
+    _monitor_fk("monitor_results"),
+    Index(None, "monitor", "run_at"),
+)
+
+monitor_alert_states = Table(
+    "monitor_alert_states",
+    metadata,
+    Column("monitor", String(MONITOR_NAME_LENGTH), nullable=False),
+    Column("key", String(KEY_LENGTH * 2), nullable=False),
+    Column("state", Text, nullable=False),
+    PrimaryKeyConstraint("monitor", "key"),
+    _monitor_fk("monitor_alert_states"),
+)
+
+monitor_leases = Table(
+    "monitor_leases",
+    metadata,
+    Column("name", String(MONITOR_NAME_LENGTH), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
