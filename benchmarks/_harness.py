@@ -46,6 +46,23 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _STAMP = ".bench-installed"
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def git_revision() -> str | None:
+    """The repository's HEAD commit, recorded with every result (None outside git)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
 def ensure_venv(path: Path, requirements: Sequence[str], *, python: str | None = None) -> Path:
     """Create the virtualenv at ``path`` with ``requirements`` installed; return its python.
 

@@ -61,7 +61,15 @@ from pathlib import Path
 from typing import Any
 
 from _drift_data import DEFAULT_SEED, DatasetFiles, drift_intended, write_dataset
-from _harness import Row, Target, ensure_venv, format_number, interleave, ratio_table
+from _harness import (
+    Row,
+    Target,
+    ensure_venv,
+    format_number,
+    git_revision,
+    interleave,
+    ratio_table,
+)
 from _harness import stop_process_tree as _stop_process_tree
 from tracking import sigterm_unwinds
 
@@ -661,19 +669,6 @@ def write_results(runs: Sequence[SizeRun], args: argparse.Namespace, names: Sequ
     }
     path.write_text(json.dumps(document, indent=1) + "\n")
     return path
-
-
-def git_revision() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
 
 
 # --------------------------------------------------------------------------------------

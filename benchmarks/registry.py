@@ -36,7 +36,6 @@ import math
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +55,7 @@ from _harness import (
     WorkerError,
     ensure_venv,
     format_number,
+    git_revision,
     interleave,
     ratio_table,
     tree_cpu_seconds,
@@ -68,6 +68,9 @@ from tracking import (
     mlflow_server,
     moorline_server,
     sigterm_unwinds,
+)
+from tracking import (
+    parse_args as tracking_parse_args,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -464,7 +467,7 @@ def report(by_name: dict[str, Contestant], sizes: Sizes, args: argparse.Namespac
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "versions": {"mlflow": MLFLOW_VERSION, "moorline_git": _git_revision()},
+        "versions": {"mlflow": MLFLOW_VERSION, "moorline_git": git_revision()},
         "setup": {name: c.setup for name, c in by_name.items()},
         "figures": [row.as_dict() for row in table_rows],
         "client_bounds": bounds,
@@ -474,47 +477,13 @@ def report(by_name: dict[str, Contestant], sizes: Sizes, args: argparse.Namespac
     return path
 
 
-def _git_revision() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
-
-
 # --------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    parser.add_argument("--only", choices=CONTESTANTS, help="run a single server (debugging)")
-    parser.add_argument(
-        "--moorline-bin",
-        type=Path,
-        default=REPO / ".venv" / "bin" / "moorline",
-        help="the moorline executable (default: the repo's .venv)",
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the temporary directory (databases, logs)"
-    )
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds must be at least 1, got {args.rounds}")
-    if args.only != "mlflow" and not args.moorline_bin.exists():
-        parser.error(
-            f"moorline executable {args.moorline_bin} does not exist: run `make` first, "
-            "pass --moorline-bin, or use --only mlflow"
-        )
-    return args
+    return tracking_parse_args(argv, description=__doc__.split("\n\n")[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,6 @@ import os
 import platform
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +52,7 @@ from _harness import (
     ensure_venv,
     format_number,
     free_port,
+    git_revision,
     interleave,
     ratio_table,
     tree_cpu_seconds,
@@ -412,7 +412,7 @@ def report(by_name: dict[str, Contestant], sizes: Sizes, args: argparse.Namespac
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "versions": {"mlflow": MLFLOW_VERSION, "moorline_git": _git_revision()},
+        "versions": {"mlflow": MLFLOW_VERSION, "moorline_git": git_revision()},
         "setup": {name: c.setup for name, c in by_name.items()},
         "expected_search_matches": {name: c.expected_matches for name, c in by_name.items()},
         "figures": [row.as_dict() for row in table_rows],
@@ -420,19 +420,6 @@ def report(by_name: dict[str, Contestant], sizes: Sizes, args: argparse.Namespac
     path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nresults written to {path}")
     return path
-
-
-def _git_revision() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
 
 
 # --------------------------------------------------------------------------------------
@@ -456,8 +443,9 @@ def sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(argv: Sequence[str] | None, *, description: str | None = None) -> argparse.Namespace:
+    """Options shared by the server benchmarks (tracking, registry)."""
+    parser = argparse.ArgumentParser(description=description or __doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--only", choices=CONTESTANTS, help="run a single server (debugging)")
