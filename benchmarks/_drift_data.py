@@ -306,3 +306,28 @@ def write_dataset(
     return DatasetFiles(
         rows=rows, columns=columns, seed=seed, reference=reference, windows=tuple(paths)
     )
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python _drift_data.py DIRECTORY ROWS COLUMNS SEED WINDOWS``: write one size's files
+    and print their paths as JSON (``{"reference": ..., "windows": [...]}``).
+
+    ``drift.py`` writes the data in this child process, never in its own: the kernel carries
+    a process's high-water mark of resident memory into the children it starts (across
+    ``exec``), so a benchmark process that held the frames would put a floor under every
+    worker's measured peak.
+    """
+    import json
+
+    directory, rows, columns, seed, windows = argv
+    files = write_dataset(
+        Path(directory), int(rows), int(columns), seed=int(seed), windows=int(windows)
+    )
+    print(json.dumps({"reference": str(files.reference), "windows": list(map(str, files.windows))}))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

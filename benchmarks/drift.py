@@ -11,8 +11,14 @@ user + system CPU time. Per round, interleaved:
   ``Report([DataDriftPreset()], include_tests=True).run(current_data=cur,
   reference_data=ref)`` timed on its own, then the dict export timed separately
   (``_drift_evidently.py``; the tests carry the per-column verdicts and cost nothing extra);
-* **moorline cold** (the project's ``.venv``): ``compute_drift(ref, cur, preset="evidently")``,
-  the reference profile built inside the timed call (``_drift_moorline.py cold``);
+* **moorline cold** (the project's ``.venv``): ``compute_drift(ref, cur, preset="evidently")``
+  on the two files (``pyarrow.parquet.ParquetFile``: the library on files, reading one
+  column at a time inside the timed call), the reference profile built inside the timed
+  call too (``_drift_moorline.py cold``; ``--input pandas`` or ``arrow`` hands over frames
+  read before the clock starts instead);
+* **moorline CLI**: the command a user runs, ``moorline drift REF CUR --preset evidently
+  --json OUT``, as its own process: its figures are the whole process's (interpreter,
+  imports, reading, run, JSON), beside Evidently's whole process;
 * **moorline warm**: a ``ReferenceProfile`` built and stored once by one process (``profile``),
   then a monitor process that loads it and times ``compute_drift(profile, window,
   preset="evidently")`` per window over ``--windows`` current windows (window 0 is the
@@ -20,8 +26,14 @@ user + system CPU time. Per round, interleaved:
   Evidently run: Evidently has no stored reference, every window costs a full report.
 
 Timings start after the imports on both sides: Evidently imports SciPy with ``evidently``,
-moorline lazily on first use, so its worker imports SciPy before the clock starts. The
-whole process (interpreter, imports, Parquet reading) is reported as ``process_s``.
+moorline lazily on first use, so its worker imports SciPy before the clock starts. With
+``--input file`` (the default) moorline reads the files inside its timed call, so
+Evidently's timed figure is its reading (``pandas.read_parquet``, both files) plus its run;
+with ``--input pandas``/``arrow`` both read before their clocks start. The whole process
+(interpreter, imports, Parquet reading) is reported as ``process_s``. Peak memory is always
+the whole process's, from its start to its end; the data are written by a child process,
+so that this process's own peak (which the kernel carries into every child it starts) stays
+a low floor, printed per size.
 
 Then every moorline result (cold, and warm on window 0) is checked column by column against
 Evidently's from the same round: same test, same score (rtol 1e-9, atol 1e-15), same
@@ -60,7 +72,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _drift_data import DEFAULT_SEED, DatasetFiles, drift_intended, write_dataset
+from _drift_data import DEFAULT_SEED, DatasetFiles, drift_intended
 from _harness import (
     Row,
     Target,
@@ -80,8 +92,9 @@ EVIDENTLY_VERSION = "0.7.23"
 EVIDENTLY_ENV = HERE / ".envs" / "evidently"
 EVIDENTLY_SCRIPT = HERE / "_drift_evidently.py"
 MOORLINE_SCRIPT = HERE / "_drift_moorline.py"
+DATA_SCRIPT = HERE / "_drift_data.py"
 LOCK = REPO / "requirements" / "dev.lock"
-CONTESTANTS = ("evidently", "moorline_cold", "moorline_warm")
+CONTESTANTS = ("evidently", "moorline_cold", "moorline_cli", "moorline_warm")
 SIDES = ("evidently", "moorline")
 
 # Scores must agree to this (spec section 6); verdicts, tests and thresholds exactly.
@@ -143,12 +156,20 @@ class Measured:
     output: dict[str, Any]
 
 
-def run_measured(argv: Sequence[str], *, env: dict[str, str], log: Path, out: Path) -> Measured:
+def run_measured(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    log: Path,
+    out: Path,
+    exit_codes: Sequence[int] = (0,),
+) -> Measured:
     """Run one worker to completion; return its wall time, CPU time, peak RSS and output.
 
     The worker runs in its own session (Ctrl-C reaches the benchmark, which then stops it by
     pid). ``wait4`` reaps it and returns its resource usage: ``ru_maxrss`` is the kernel's
     high-water mark of its resident memory (KiB), ``ru_utime + ru_stime`` its CPU time.
+    Any exit code outside ``exit_codes`` is a failure (``moorline drift`` exits 1 on drift).
     """
     out.unlink(missing_ok=True)
     started = time.perf_counter()
@@ -170,7 +191,7 @@ def run_measured(argv: Sequence[str], *, env: dict[str, str], log: Path, out: Pa
         raise
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if process.returncode not in exit_codes:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise BenchmarkError(
             f"{Path(argv[1]).name} exited with code {process.returncode}; log {log}:\n{tail}"
@@ -303,7 +324,12 @@ def record_memory(run: SizeRun, side: str, memory: dict[str, float]) -> None:
         run.record("run_added_mb", side, memory["run_peak_mb"] - memory["rss_before_run_mb"])
 
 
-def run_evidently(run: SizeRun, python: Path, workdir: Path, round_index: int) -> None:
+def run_evidently(
+    run: SizeRun, python: Path, workdir: Path, round_index: int, *, with_reading: bool
+) -> None:
+    """One Evidently report. ``with_reading``: its ``run_s`` (the anchor of every speed
+    ratio) also counts reading the two files, as moorline's does when it reads them lazily
+    inside its own timed call (``--input file``)."""
     out = workdir / "evidently.json"
     measured = run_measured(
         [
@@ -318,8 +344,11 @@ def run_evidently(run: SizeRun, python: Path, workdir: Path, round_index: int) -
         out=out,
     )
     timings = measured.output["timings"]
-    run.record("run_s", "evidently", timings["run_s"])
-    run.record("run_cpu_s", "evidently", timings["run_cpu_s"])
+    reading, reading_cpu = (
+        (timings["load_s"], timings["load_cpu_s"]) if with_reading else (0.0, 0.0)
+    )
+    run.record("run_s", "evidently", reading + timings["run_s"])
+    run.record("run_cpu_s", "evidently", reading_cpu + timings["run_cpu_s"])
     run.record("export_s", "evidently", timings["export_s"])
     run.record("peak_rss_mb", "evidently", measured.peak_rss_mb)
     record_memory(run, "evidently", measured.output["memory"])
@@ -329,6 +358,7 @@ def run_evidently(run: SizeRun, python: Path, workdir: Path, round_index: int) -
     print(
         f"[{run.label} round {round_index + 1}] evidently      "
         f"run {format_number(timings['run_s'])} s (CPU {format_number(timings['run_cpu_s'])} s)"
+        f" | reading {format_number(timings['load_s'])} s"
         f" | dict export {format_number(timings['export_s'] * 1000)} ms"
         f" | peak {format_number(measured.peak_rss_mb)} MB"
         f" | process {format_number(measured.wall_s)} s",
@@ -371,6 +401,69 @@ def run_moorline_cold(
         f"run {format_number(timings['run_s'])} s (CPU {format_number(timings['run_cpu_s'])} s)"
         f" | peak {format_number(measured.peak_rss_mb)} MB"
         f" | process {format_number(measured.wall_s)} s",
+        flush=True,
+    )
+
+
+def cli_result(document: dict[str, Any]) -> dict[str, Any]:
+    """``moorline drift --json`` output (``moorline.drift-report/1``) in the workers' shape.
+
+    >>> cli_result({"columns": [{"column": "x", "type": "num", "stattest": "ks",
+    ...   "stattest_display_name": "K-S p_value", "score": None, "threshold": 0.05,
+    ...   "drift_detected": False}], "dataset": {"dataset_drift": False}})["columns"][0]["score"]
+    nan
+    """
+    columns = [
+        {
+            "column": column["column"],
+            "type": column["type"],
+            "stattest": column["stattest"],
+            "method": column["stattest_display_name"],
+            "score": float("nan") if column["score"] is None else float(column["score"]),
+            "threshold": column["threshold"],
+            "drift_detected": column["drift_detected"],
+            **({"error": column["error"]} if "error" in column else {}),
+        }
+        for column in document["columns"]
+    ]
+    return {"columns": columns, "dataset": document["dataset"]}
+
+
+def run_moorline_cli(run: SizeRun, python: Path, workdir: Path, round_index: int) -> None:
+    """``moorline drift`` as a user runs it; exit code 0 or 1 (the verdict) both succeed."""
+    out = workdir / "moorline-cli.json"
+    measured = run_measured(
+        [
+            str(python.parent / "moorline"),
+            "drift",
+            str(run.files.reference),
+            str(run.files.windows[0]),
+            "--preset",
+            "evidently",
+            "--json",
+            str(out),
+        ],
+        env=worker_env(quiet_warnings=False),
+        log=workdir / "moorline-cli.log",
+        out=out,
+        exit_codes=(0, 1),
+    )
+    run.record("peak_rss_cli_mb", "moorline", measured.peak_rss_mb)
+    run.record("cli_process_s", "moorline", measured.wall_s)
+    run.record("cli_process_cpu_s", "moorline", measured.cpu_s)
+    evidently = run.figures.get("peak_rss_mb", {}).get("evidently", [])
+    if len(evidently) > round_index:  # the anchor: Evidently's whole process, same round
+        run.record("peak_rss_cli_mb", "evidently", evidently[round_index])
+        for figure, anchor in (
+            ("cli_process_s", "process_s"),
+            ("cli_process_cpu_s", "process_cpu_s"),
+        ):
+            run.record(figure, "evidently", run.figures[anchor]["evidently"][round_index])
+    run.outputs.setdefault("moorline_cli", []).append(cli_result(measured.output))
+    print(
+        f"[{run.label} round {round_index + 1}] moorline CLI   "
+        f"process {format_number(measured.wall_s)} s (CPU {format_number(measured.cpu_s)} s)"
+        f" | peak {format_number(measured.peak_rss_mb)} MB",
         flush=True,
     )
 
@@ -429,8 +522,9 @@ def run_moorline_warm(
     run.record("profile_build_s", "moorline", built.output["timings"]["profile_s"])
     run.record("peak_rss_profile_mb", "moorline", built.peak_rss_mb)
     run.record("profile_mb", "moorline", built.output["profile_bytes"] / 2**20)
-    # The anchor of the warm rows is the same Evidently run as the cold rows': Evidently has
-    # no stored reference, so every window pays the full report.
+    # The anchor of the warm rows is the same Evidently run as the cold rows' (its reading
+    # included when moorline reads inside its timed call): Evidently has no stored
+    # reference, so every window pays the full report.
     evidently = run.figures.get("run_s", {}).get("evidently", [])
     if len(evidently) > round_index:
         for figure, anchor_figure in (
@@ -462,7 +556,7 @@ def check_verdicts(run: SizeRun) -> None:
     for index, anchor in enumerate(anchors[1:], start=2):
         for problem in compare(anchors[0], anchor, label=f"evidently round {index} vs round 1"):
             run.mismatches.append(problem.replace("moorline=", "this round="))
-    for contestant in ("moorline_cold", "moorline_warm"):
+    for contestant in ("moorline_cold", "moorline_cli", "moorline_warm"):
         for index, ours in enumerate(run.outputs.get(contestant, [])):
             if index >= len(anchors):
                 break
@@ -471,17 +565,64 @@ def check_verdicts(run: SizeRun) -> None:
             run.mismatches.extend(compare(anchors[index], ours, label=label))
 
 
+def write_files(
+    directory: Path, rows: int, columns: int, *, seed: int, windows: int
+) -> DatasetFiles:
+    """The reference and current windows, written by a child process (``_drift_data.py``).
+
+    Not in this process: the kernel carries a process's high-water mark of resident memory
+    into every child it starts (``ru_maxrss`` survives ``exec``), so frames held here once
+    would be counted in each worker's peak. This process imports NumPy and PyArrow (some
+    70 MB, below any worker's peak) and never holds data.
+    """
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(DATA_SCRIPT),
+            str(directory),
+            str(rows),
+            str(columns),
+            str(seed),
+            str(windows),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    paths = json.loads(done.stdout)
+    return DatasetFiles(
+        rows=rows,
+        columns=columns,
+        seed=seed,
+        reference=Path(paths["reference"]),
+        windows=tuple(Path(path) for path in paths["windows"]),
+    )
+
+
+def own_peak_mb() -> float:
+    """This process's high-water mark of resident memory (the floor under every worker's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def measure_size(
     rows: int, columns: int, args: argparse.Namespace, names: Sequence[str], workdir: Path
 ) -> SizeRun:
     label = size_label(rows, columns)
     windows = args.windows if "moorline_warm" in names else 1
     started = time.perf_counter()
-    files = write_dataset(workdir / "data", rows, columns, seed=args.seed, windows=windows)
+    files = write_files(workdir / "data", rows, columns, seed=args.seed, windows=windows)
     print(
         f"[{label}] wrote reference + {windows} current window(s) in "
         f"{time.perf_counter() - started:.1f} s ({files.reference.stat().st_size / 2**20:.0f} MB "
         "Parquet each)",
+        flush=True,
+    )
+    print(
+        f"[{label}] this process's peak so far (a floor under workers' peaks): "
+        f"{format_number(own_peak_mb())} MB",
         flush=True,
     )
     run = SizeRun(rows=rows, columns=columns, files=files)
@@ -489,9 +630,14 @@ def measure_size(
     size_dir.mkdir()
     for round_index, name in interleave(names, args.rounds):
         if name == "evidently":
-            run_evidently(run, args.evidently_python, size_dir, round_index)
+            with_reading = args.input == "file"
+            run_evidently(
+                run, args.evidently_python, size_dir, round_index, with_reading=with_reading
+            )
         elif name == "moorline_cold":
             run_moorline_cold(run, args.moorline_python, size_dir, round_index, args.input)
+        elif name == "moorline_cli":
+            run_moorline_cli(run, args.moorline_python, size_dir, round_index)
         else:
             run_moorline_warm(run, args.moorline_python, size_dir, round_index, args.input)
     check_verdicts(run)
@@ -511,6 +657,7 @@ FIGURES: tuple[tuple[str, str, Target | None], ...] = (
     ("run_cpu_s", "s CPU (cold)", COLD),
     ("warm_window_cpu_s", "s CPU/window", WARM),
     ("peak_rss_mb", "MB (cold)", MEMORY),
+    ("peak_rss_cli_mb", "MB (CLI)", MEMORY),
     ("peak_rss_warm_mb", "MB (warm)", MEMORY),
     ("peak_rss_profile_mb", "MB (profile)", None),
     ("profile_mb", "MB stored", None),
@@ -520,6 +667,8 @@ FIGURES: tuple[tuple[str, str, Target | None], ...] = (
     ("profile_build_s", "s", None),
     ("process_s", "s (cold)", None),
     ("process_cpu_s", "s CPU (cold)", None),
+    ("cli_process_s", "s (CLI)", None),
+    ("cli_process_cpu_s", "s CPU (CLI)", None),
 )
 
 
@@ -593,7 +742,8 @@ def print_size(run: SizeRun, args: argparse.Namespace) -> None:
     print(ratio_table(rows, anchor="evidently"))
     speedups = []
     for row in rows:
-        if row.name in ("run_s", "warm_window_s", "peak_rss_mb") and row.anchor and row.moorline:
+        wanted = ("run_s", "warm_window_s", "peak_rss_mb", "peak_rss_cli_mb", "peak_rss_warm_mb")
+        if row.name in wanted and row.anchor and row.moorline:
             ratios = sorted(row.ratios())
             median = ratios[len(ratios) // 2]
             speedups.append(
@@ -637,6 +787,7 @@ def write_results(runs: Sequence[SizeRun], args: argparse.Namespace, names: Sequ
         "windows": args.windows,
         "seed": args.seed,
         "moorline_input": args.input,
+        "benchmark_process_peak_mb": own_peak_mb(),
         "contestants": list(names),
         "anchor": "evidently",
         "ratio": "moorline / anchor, per round",
@@ -659,6 +810,7 @@ def write_results(runs: Sequence[SizeRun], args: argparse.Namespace, names: Sequ
                 "mismatches": run.mismatches[:500],
                 "evidently_result": (run.outputs.get("evidently") or [{}])[0],
                 "moorline_cold_result": (run.outputs.get("moorline_cold") or [{}])[0],
+                "moorline_cli_result": (run.outputs.get("moorline_cli") or [{}])[0],
                 "moorline_profile": run.outputs.get("moorline_profile", []),
                 "moorline_warm_timings": [
                     out.get("timings") for out in run.outputs.get("moorline_warm", [])
@@ -695,9 +847,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--input",
-        choices=("pandas", "arrow"),
-        default="pandas",
-        help="what moorline is given: pandas DataFrames, as Evidently (default), or pyarrow Tables",
+        choices=("file", "pandas", "arrow"),
+        default="file",
+        help="what moorline's library is given: the Parquet files, read one column at a time "
+        "(default), pandas DataFrames (as Evidently) or pyarrow Tables read beforehand",
     )
     parser.add_argument(
         "--moorline-python",

@@ -167,3 +167,35 @@ def test_a_result_document_round_trips_through_json(bench: ModuleType) -> None:
     """Workers write NaN scores as JSON NaN; the comparison must still see them as NaN."""
     back = json.loads(json.dumps(result()))
     assert bench.compare(result(), back, label="t") == []
+
+
+def test_a_worker_may_succeed_with_a_verdict_exit_code(bench: ModuleType, tmp_path: Path) -> None:
+    """``moorline drift`` exits 1 when the data drifted: that run succeeded."""
+    out = tmp_path / "o.json"
+    script = tmp_path / "worker.py"
+    script.write_text(
+        f"import json, sys\njson.dump({{'ok': 1}}, open({str(out)!r}, 'w'))\nsys.exit(1)\n"
+    )
+    argv = [sys.executable, str(script)]
+    measured = bench.run_measured(argv, env={}, log=tmp_path / "log", out=out, exit_codes=(0, 1))
+    assert measured.output == {"ok": 1}
+    with pytest.raises(bench.BenchmarkError, match="code 1"):
+        bench.run_measured(argv, env={}, log=tmp_path / "log", out=out)
+
+
+def test_the_cli_report_is_compared_like_the_workers(bench: ModuleType) -> None:
+    import numpy as np
+    import pandas
+
+    from moorline.monitoring.drift import compute_drift
+
+    rng = np.random.default_rng(3)
+    reference = pandas.DataFrame({"x": rng.normal(size=400), "c": rng.choice(["a", "b"], 400)})
+    current = pandas.DataFrame({"x": rng.normal(1, size=400), "c": rng.choice(["a", "b"], 400)})
+    document = json.loads(compute_drift(reference, current, preset="evidently").to_json())
+    ours = bench.cli_result(document)
+    assert [c["column"] for c in ours["columns"]] == ["x", "c"]
+    assert bench.compare(ours, ours, label="t") == []
+    worse = copy.deepcopy(ours)
+    worse["columns"][0]["drift_detected"] = not worse["columns"][0]["drift_detected"]
+    assert len(bench.compare(ours, worse, label="t")) == 1

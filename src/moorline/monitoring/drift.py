@@ -43,11 +43,17 @@ import numpy as np
 import numpy.typing as npt
 
 from moorline.errors import InvalidArgument, MoorlineError, UserCodeError
-from moorline.monitoring._frames import Frame, drop_infinite, non_null
+from moorline.monitoring._frames import (
+    ArrowColumn,
+    Frame,
+    UnreadableColumn,
+    drop_infinite,
+    non_null,
+)
 from moorline.monitoring.base import ColumnKind, ReferenceColumn, ScoreKind, StatScore, StatTest
 from moorline.monitoring.profile import ProfileColumn, ReferenceProfile, build_column
 from moorline.monitoring.report import ColumnDrift, ColumnMapping, DriftReport
-from moorline.monitoring.types import TYPE_OF_KIND, ColumnType, infer_column_type
+from moorline.monitoring.types import TYPE_OF_KIND, ColumnType, infer_column_type, type_of_group
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,6 +65,9 @@ SMALL_SAMPLE_MAX: Final = 1000
 DEFAULT_DRIFT_SHARE: Final = 0.5
 #: Threshold of a custom callable test when none is given.
 CUSTOM_TEST_THRESHOLD: Final = 0.05
+#: Columns a lazy frame read to type them are kept for their test up to this many bytes
+#: (re-read beyond): reading a column once instead of twice, for a bounded memory cost.
+HOLD_BYTES: Final = 32 * 2**20
 
 #: ``(reference, current, kind, threshold) -> (score, drifted)``; kind is "num", "cat" or "text"
 CustomTest: TypeAlias = Callable[
@@ -118,9 +127,12 @@ def compute_drift(
 ) -> DriftReport:
     """Drift of ``current`` against ``reference``, per column and for the dataset.
 
-    ``reference``: a pandas DataFrame, a PyArrow Table, or a
-    :class:`ReferenceProfile` (results equal those of the frame it was built
-    from). ``current``: a DataFrame or Table.
+    ``reference``: a pandas DataFrame, a PyArrow Table, a
+    ``pyarrow.parquet.ParquetFile``, or a :class:`ReferenceProfile` (results
+    equal those of the frame it was built from). ``current``: a DataFrame, a
+    Table or a ParquetFile. A Parquet file is read one column at a time, each
+    released once tested, so a check on files holds little more than the
+    column at hand; the results are those of the file read whole.
 
     - ``columns``: the columns to test, in this order; by default every
       numerical, then categorical, then text column of ``current`` (each
@@ -392,7 +404,10 @@ class _Engine:
         self.mapping = mapping
         self.options = options
         self._types: dict[str, ColumnType] = {}
-        self._series: dict[str, pd.Series] = {}
+        # Columns of a lazy frame read to type them, kept (up to HOLD_BYTES) until they
+        # are tested, so they are not read twice; every other column is read when tested.
+        self._held: dict[str, ArrowColumn] = {}
+        self._held_bytes = 0
         typed = (
             (ColumnType.NUMERICAL, mapping.numerical),
             (ColumnType.CATEGORICAL, mapping.categorical),
@@ -406,19 +421,41 @@ class _Engine:
                 + ", ".join(map(repr, missing))
             )
 
-    def series(self, name: str) -> pd.Series:
-        series = self._series.get(name)
-        if series is None:
-            series = self._series[name] = self.cur.series(name)
-        return series
+    def data(self, name: str) -> ArrowColumn | pd.Series:
+        """The current column ``name`` (a lazy frame reads it now, unless it is held)."""
+        held = self._held.get(name)
+        return held if held is not None else self.cur.column(name)
+
+    def current(self, name: str, kind: ColumnKind) -> npt.NDArray[Any]:
+        """The current side of a column, cleaned (nulls and ±inf dropped), as a NumPy array."""
+        data = self.data(name)
+        if isinstance(data, ArrowColumn):
+            values = _arrow_current_values(name, data, kind)
+            if values is not None:
+                return values
+            data = self.cur.series(name)  # what Arrow does not cover: pandas decides
+        return _current_values(name, data, kind)
 
     def type_of(self, name: str) -> ColumnType:
         """The column's type: set by the column mapping, else inferred on the current data."""
         type_ = self._types.get(name)
         if type_ is None:
-            type_ = self._set_types.get(name) or infer_column_type(self.series(name))
+            type_ = self._set_types.get(name) or type_of_group(self.cur.group(name))
+            if type_ is None:  # the schema does not tell: look at the values
+                data = self.data(name)
+                type_ = infer_column_type(data)
+                self._hold(name, data, type_)
             self._types[name] = type_
         return type_
+
+    def _hold(self, name: str, data: ArrowColumn | pd.Series, type_: ColumnType) -> None:
+        """Keep a column a lazy frame just read, to be tested, if the budget allows."""
+        if not (self.cur.lazy and isinstance(data, ArrowColumn) and type_.kind is not None):
+            return
+        size = data.array.nbytes
+        if self._held_bytes + size <= HOLD_BYTES:
+            self._held[name] = data
+            self._held_bytes += size
 
     def select(self, columns: Sequence[str] | None) -> list[tuple[str, ColumnType]]:
         if columns is not None:
@@ -448,10 +485,18 @@ class _Engine:
             return self.ref.columns[name]
         if name not in self.ref:
             raise _Untestable(f"Column {name!r} is not in the reference data")
-        return build_column(name, self.ref.series(name))
+        return build_column(name, self.ref.column(name))
 
     def column(self, name: str, type_: ColumnType) -> ColumnDrift:
         """Test one column; an untestable column aborts (evidently) or reports an error."""
+        try:
+            return self._column(name, type_)
+        finally:
+            released = self._held.pop(name, None)
+            if released is not None:
+                self._held_bytes -= released.array.nbytes
+
+    def _column(self, name: str, type_: ColumnType) -> ColumnDrift:
         kind = type_.kind
         test = None if kind is None else self.options.method_for(name, kind)
         threshold: float | None = None
@@ -463,7 +508,7 @@ class _Engine:
                     "set its type)"
                 )
             reference = self.reference(name).reference(kind)
-            current = _current_values(name, self.series(name), kind)
+            current = self.current(name, kind)
             if reference.n == 0 or current.size == 0:
                 side = "reference" if reference.n == 0 else "current data"
                 raise _Untestable(
@@ -491,6 +536,8 @@ class _Engine:
                     f"Column {name!r}: {exc.message}", user_traceback=exc.user_traceback
                 ) from exc
             return self._failed(name, kind, test, threshold, f"Column {name!r}: {exc.message}")
+        except UnreadableColumn:
+            raise
         except (_Untestable, MoorlineError, ValueError, ArithmeticError) as exc:
             message = (
                 str(exc)
@@ -556,6 +603,32 @@ def _current_values(name: str, series: pd.Series, kind: ColumnKind) -> npt.NDArr
     return np.asarray(cleaned.to_numpy())
 
 
+def _arrow_current_values(
+    name: str, column: ArrowColumn, kind: ColumnKind
+) -> npt.NDArray[Any] | None:
+    """:func:`_current_values` on an Arrow column, the same values without pandas;
+    None where it leaves the work to pandas (datetimes as categories or texts)."""
+    group = column.group
+    if kind == ColumnKind.NUMERICAL:
+        if group not in ("float", "int", "bool"):
+            raise _Untestable(
+                f"Column {name!r} is numerical but its current values are not numbers "
+                f"(dtype {column.dtype})"
+            )
+        values: npt.NDArray[Any] = column.floats()
+        finite = np.isfinite(values)
+        return values if finite.all() else values[finite]
+    if group in ("string", "category"):
+        return column.objects()
+    if group == "datetime":
+        return None
+    values = column.numbers()
+    if group == "float":
+        finite = np.isfinite(values)
+        values = values if finite.all() else values[finite]
+    return np.asarray(values, dtype=object) if kind == ColumnKind.TEXT else values
+
+
 def _n_values_at_least(reference: ReferenceColumn, current: npt.NDArray[Any]) -> int:
     """Distinct values in the union of both sides, exact as far as the chooser looks.
 
@@ -563,8 +636,6 @@ def _n_values_at_least(reference: ReferenceColumn, current: npt.NDArray[Any]) ->
     most 2 or more" (categorical), so a reference already past the last
     boundary needs no look at the current side: its own count is returned.
     """
-    import pandas as pd
-
     if reference.sorted_values is not None:
         ordered = reference.sorted_values
         ref_distinct = reference.n_distinct
@@ -572,9 +643,9 @@ def _n_values_at_least(reference: ReferenceColumn, current: npt.NDArray[Any]) ->
             return ref_distinct
         keys = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
         extra = current[~np.isin(current, keys)]
-        return int(keys.size + pd.unique(extra).size)
+        return int(keys.size + np.unique(extra).size)
     if len(reference.keys) > 2:
         return len(reference.keys)
     union = set(reference.keys)
-    union.update(pd.unique(current).tolist())
+    union.update(current.tolist() if current.dtype.kind == "O" else np.unique(current).tolist())
     return len(union)

@@ -76,9 +76,17 @@ import numpy as np
 import numpy.typing as npt
 
 from moorline.errors import InvalidArgument
-from moorline.monitoring._frames import Frame, drop_infinite, non_null
+from moorline.monitoring._frames import (
+    ArrowColumn,
+    Frame,
+    drop_infinite,
+    from_numpy,
+    from_strings,
+    non_null,
+    to_numpy,
+)
 from moorline.monitoring.base import ColumnKind, ReferenceColumn
-from moorline.monitoring.types import TEXT_DISTINCT_SHARE, ColumnType, infer_column_type
+from moorline.monitoring.types import ColumnType, infer_column_type, text_or_categorical
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -202,14 +210,14 @@ class ProfileColumn:
         import pyarrow as pa
 
         if self.values is not None:
-            yield "values", pa.array(self.values)
+            yield "values", from_numpy(self.values)
         if self.keys or self.storage == "keys":
             keys = list(self.keys)
-            yield "keys", pa.array(keys, type=pa.large_string() if _all_str(keys) else None)
+            yield "keys", from_strings(keys) if _all_str(keys) else pa.array(keys)
         if self.counts is not None:
-            yield "counts", pa.array(self.counts, type=pa.int64())
+            yield "counts", from_numpy(self.counts.astype(np.int64, copy=False))
         if self.codes is not None:
-            yield "codes", pa.array(self.codes, type=pa.int32())
+            yield "codes", from_numpy(self.codes.astype(np.int32, copy=False))
 
 
 _KIND_NAMES: Final = {
@@ -246,8 +254,10 @@ class ReferenceProfile:
                     "not in the reference data"
                 )
             names = list(dict.fromkeys(columns))
+        # One column at a time: a lazy frame (a Parquet file) reads each column
+        # here and lets it go once its profile is built.
         profiled = {
-            name: build_column(name, frame.series(name), keep_texts=keep_texts) for name in names
+            name: build_column(name, frame.column(name), keep_texts=keep_texts) for name in names
         }
         return cls(rows=frame.rows, columns=profiled)
 
@@ -274,7 +284,7 @@ class ReferenceProfile:
         for i, col in enumerate(self.columns.values()):
             labels: list[str] = []
             for label, array in col.arrays():
-                offsets = pa.array([0, len(array)], type=pa.int64())
+                offsets = from_numpy(np.array([0, len(array)], dtype=np.int64))
                 arrays.append(pa.LargeListArray.from_arrays(offsets, array))
                 fields.append(pa.field(f"{i}.{label}", arrays[-1].type))
                 labels.append(label)
@@ -369,8 +379,13 @@ class ReferenceProfile:
 # -- building a column ------------------------------------------------------------------
 
 
-def build_column(name: str, series: pd.Series, *, keep_texts: bool = True) -> ProfileColumn:
-    """Profile one reference column (a pandas Series); see the module docstring."""
+def build_column(
+    name: str, series: pd.Series | ArrowColumn, *, keep_texts: bool = True
+) -> ProfileColumn:
+    """Profile one reference column (a pandas Series or an Arrow column with a plain
+    pandas dtype, which gives the same profile); see the module docstring."""
+    if isinstance(series, ArrowColumn):
+        return _build_arrow(name, series, keep_texts=keep_texts)
     import pandas as pd
     from pandas.api import types as pdt
 
@@ -381,22 +396,48 @@ def build_column(name: str, series: pd.Series, *, keep_texts: bool = True) -> Pr
         values = non_null(series).to_numpy(dtype=np.bool_)
         return _numeric(common, rows, values, ColumnType.CATEGORICAL, keep_texts=keep_texts)
     if pdt.is_integer_dtype(dtype):
-        return _numeric(common, rows, _integers(non_null(series)), None, keep_texts=keep_texts)
+        integers = _integers(np.asarray(non_null(series).to_numpy()))
+        return _numeric(common, rows, integers, None, keep_texts=keep_texts)
     if pdt.is_float_dtype(dtype):
         floats = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = np.isfinite(floats)
-        values = floats if finite.all() else floats[finite]
-        return _numeric(common, rows, values, ColumnType.NUMERICAL, keep_texts=keep_texts)
+        return _numeric(common, rows, _finite(floats), ColumnType.NUMERICAL, keep_texts=keep_texts)
     if pdt.is_datetime64_any_dtype(dtype):
-        return _none(common, rows, series, ColumnType.DATETIME, "datetime values")
+        return _none(common, rows, int(series.count()), ColumnType.DATETIME, "datetime values")
     if isinstance(dtype, pd.CategoricalDtype | pd.StringDtype) or pdt.is_object_dtype(dtype):
         return _keyed(common, rows, series, keep_texts=keep_texts)
-    return _none(common, rows, series, ColumnType.UNKNOWN, f"values of dtype {dtype}")
+    reason = f"values of dtype {dtype}"
+    return _none(common, rows, int(series.count()), ColumnType.UNKNOWN, reason)
 
 
-def _integers(series: pd.Series) -> npt.NDArray[Any]:
+def _build_arrow(name: str, column: ArrowColumn, *, keep_texts: bool) -> ProfileColumn:
+    """:func:`build_column` on Arrow data: the same steps on the same values, without pandas."""
+    rows = column.rows
+    common = {"name": name, "dtype": column.dtype}
+    group = column.group
+    if group == "bool":
+        values = column.numbers()
+        return _numeric(common, rows, values, ColumnType.CATEGORICAL, keep_texts=keep_texts)
+    if group == "int":
+        return _numeric(common, rows, _integers(column.numbers()), None, keep_texts=keep_texts)
+    if group == "float":
+        finite = _finite(column.floats())
+        return _numeric(common, rows, finite, ColumnType.NUMERICAL, keep_texts=keep_texts)
+    if group == "datetime":
+        return _none(common, rows, column.count, ColumnType.DATETIME, "datetime values")
+    codes, keys = column.encoded()
+    type_ = (
+        text_or_categorical(len(keys), len(codes)) if group == "string" else ColumnType.CATEGORICAL
+    )
+    return _from_codes(common, rows, codes, keys, type_, keep_texts=keep_texts)
+
+
+def _finite(floats: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    finite = np.isfinite(floats)
+    return floats if finite.all() else floats[finite]
+
+
+def _integers(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """Integers as int64, or uint64 when they do not fit (exact either way)."""
-    values: npt.NDArray[Any] = np.asarray(series.to_numpy())
     if values.dtype.kind == "u" and values.size and values.max() > np.iinfo(np.int64).max:
         return values.astype(np.uint64)
     return values.astype(np.int64, copy=False)
@@ -439,24 +480,38 @@ def _keyed(
     import pandas as pd
 
     values = drop_infinite(non_null(series))
-    n = len(values)
     try:
         codes, uniques = pd.factorize(values, sort=False)
     except TypeError:  # unhashable values: lists, dicts
-        return _none(common, rows, series, infer_column_type(series), "unhashable values")
+        n = int(series.count())
+        return _none(common, rows, n, infer_column_type(series), "unhashable values")
     keys = _normalized_keys(uniques.tolist())
     if keys is None:
         types = sorted({type(k).__name__ for k in uniques.tolist()})
         reason = f"values of mixed types ({', '.join(types)})"
-        return _none(common, rows, series, infer_column_type(series), reason)
+        return _none(common, rows, int(series.count()), infer_column_type(series), reason)
+    if isinstance(series.dtype, pd.StringDtype):
+        type_ = text_or_categorical(len(keys), len(values))
+    else:
+        type_ = infer_column_type(series)
+    return _from_codes(common, rows, codes, keys, type_, keep_texts=keep_texts)
+
+
+def _from_codes(
+    common: dict[str, Any],
+    rows: int,
+    codes: npt.NDArray[Any],
+    keys: list[Any],
+    type_: ColumnType,
+    *,
+    keep_texts: bool,
+) -> ProfileColumn:
+    """Keys storage from the non-null values factorized: a key index per value, in row order."""
+    n = len(codes)
     order = _order_by_string(keys)
     rank = np.empty(len(keys), dtype=np.intp)
     rank[order] = np.arange(len(keys))
     counts = np.bincount(codes, minlength=len(keys)).astype(np.int64)[order]
-    if isinstance(series.dtype, pd.StringDtype):
-        type_ = ColumnType.TEXT if len(keys) > TEXT_DISTINCT_SHARE * n else ColumnType.CATEGORICAL
-    else:
-        type_ = infer_column_type(series)
     return ProfileColumn(
         **common,
         type=type_,
@@ -471,9 +526,8 @@ def _keyed(
 
 
 def _none(
-    common: dict[str, Any], rows: int, series: pd.Series, type_: ColumnType, reason: str
+    common: dict[str, Any], rows: int, n: int, type_: ColumnType, reason: str
 ) -> ProfileColumn:
-    n = int(series.count())
     return ProfileColumn(
         **common,
         type=type_,
@@ -515,9 +569,9 @@ def _order_by_string(keys: list[Any]) -> npt.NDArray[np.intp]:
         import pyarrow.compute as pc
 
         try:
-            sorted_idx = pc.array_sort_indices(pa.array(keys, type=pa.large_string()))
-            return np.asarray(sorted_idx.to_numpy(), dtype=np.intp)
-        except pa.ArrowException:  # strings that are not valid Unicode: Python sorts them
+            sorted_idx = pc.array_sort_indices(from_strings(keys))
+            return to_numpy(sorted_idx).astype(np.intp)
+        except (pa.ArrowException, UnicodeEncodeError):  # not valid Unicode: Python sorts
             pass
     return np.asarray(sorted(range(len(keys)), key=lambda i: str(keys[i])), dtype=np.intp)
 
@@ -600,7 +654,9 @@ def _read_column(
         if key not in table.column_names:
             raise InvalidArgument(f"Reference profile {where}: array {key!r} is missing")
         used.add(key)
-        array = table.column(key).combine_chunks().flatten()
+        column = table.column(key)
+        # One row, one chunk: taken as it is (combining would copy every array).
+        array = (column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()).flatten()
         if array.null_count:
             raise InvalidArgument(f"Reference profile {where}: array {key!r} holds nulls")
         arrays[label] = array
@@ -636,7 +692,7 @@ def _read_arrays(
     if "counts" in arrays:
         if arrays["counts"].type != pa.int64():
             raise bad("counts must be int64")
-        counts = np.asarray(arrays["counts"].to_numpy(zero_copy_only=False))
+        counts = to_numpy(arrays["counts"])
         if counts.size and (counts.min() <= 0 or int(counts.sum()) != n):
             raise bad(f"counts must be positive and sum to n = {n}")
         if not counts.size and n:
@@ -645,7 +701,7 @@ def _read_arrays(
         values_array = arrays["values"]
         if values_array.type not in (pa.int64(), pa.uint64(), pa.float64(), pa.bool_()):
             raise bad(f"numeric values of type {values_array.type} are not supported")
-        values = np.asarray(values_array.to_numpy(zero_copy_only=False))
+        values = to_numpy(values_array)
         if values.dtype.kind == "f" and not np.isfinite(values).all():
             raise bad("numeric values must be finite")
         steps = values[1:] > values[:-1] if counts is not None else values[1:] >= values[:-1]
@@ -687,7 +743,7 @@ def _read_codes(
 
     if array.type != pa.int32():
         raise bad("codes must be int32")
-    codes = np.asarray(array.to_numpy(zero_copy_only=False))
+    codes = to_numpy(array)
     if codes.size != n or (n and (codes.min() < 0 or codes.max() >= counts.size)):
         raise bad("codes must be one index per value, within the distinct values")
     if not np.array_equal(np.bincount(codes, minlength=counts.size), counts):

@@ -26,7 +26,9 @@ the pandas metadata of a table made from a DataFrame (or of a Parquet file
 written by pandas), pandas dtypes such as ``Int64`` come back as they were.
 Without it, an integer column with nulls becomes float (numerical), a
 boolean column with nulls becomes object (unknown), strings become ``str``,
-dictionaries ``category``.
+dictionaries ``category``. Columns with such a plain dtype are typed from
+Arrow directly (an :class:`~moorline.monitoring._frames.ArrowColumn`:
+distinct values counted by Arrow, no conversion), with the same result.
 
 >>> import pandas as pd
 >>> infer_column_type(pd.Series(range(11))).value
@@ -44,6 +46,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
+from moorline.monitoring._frames import ArrowColumn
 from moorline.monitoring.base import ColumnKind
 
 if TYPE_CHECKING:
@@ -81,8 +84,10 @@ _KINDS: Final = {
 TYPE_OF_KIND: Final = {kind: type_ for type_, kind in _KINDS.items()}
 
 
-def infer_column_type(series: pd.Series) -> ColumnType:
-    """The type of one pandas column, by the table in this module's docstring."""
+def infer_column_type(series: pd.Series | ArrowColumn) -> ColumnType:
+    """The type of one column, by the table in this module's docstring."""
+    if isinstance(series, ArrowColumn):
+        return _arrow_type(series)
     import pandas as pd
     from pandas.api import types as pdt
 
@@ -104,11 +109,44 @@ def infer_column_type(series: pd.Series) -> ColumnType:
     return ColumnType.UNKNOWN
 
 
-def _string_rule(series: pd.Series) -> ColumnType:
-    count = int(series.count())
-    if series.nunique() > TEXT_DISTINCT_SHARE * count:
+def _arrow_type(column: ArrowColumn) -> ColumnType:
+    """The same rules on an Arrow column, by the pandas dtype it converts to."""
+    group = column.group
+    if group == "float":
+        return ColumnType.NUMERICAL
+    if group == "int":
+        if column.distinct() <= INT_CATEGORICAL_MAX_DISTINCT:
+            return ColumnType.CATEGORICAL
+        return ColumnType.NUMERICAL
+    if group == "string":
+        return text_or_categorical(column.distinct(), column.count)
+    if group == "datetime":
+        return ColumnType.DATETIME
+    return ColumnType.CATEGORICAL  # bool, category
+
+
+def type_of_group(group: str | None) -> ColumnType | None:
+    """The type of an Arrow column from its group alone, where the group decides it
+    (floats, categories, timestamps); None where the values must be looked at."""
+    return _GROUP_TYPES.get(group or "")
+
+
+_GROUP_TYPES: Final = {
+    "float": ColumnType.NUMERICAL,
+    "category": ColumnType.CATEGORICAL,
+    "datetime": ColumnType.DATETIME,
+}
+
+
+def text_or_categorical(distinct: int, count: int) -> ColumnType:
+    """The string rule: text when distinct values exceed half the non-null ones."""
+    if distinct > TEXT_DISTINCT_SHARE * count:
         return ColumnType.TEXT
     return ColumnType.CATEGORICAL
+
+
+def _string_rule(series: pd.Series) -> ColumnType:
+    return text_or_categorical(series.nunique(), int(series.count()))
 
 
 def _object_rule(series: pd.Series) -> ColumnType:

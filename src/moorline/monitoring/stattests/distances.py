@@ -50,9 +50,12 @@ def cdf_distance_sorted(u_sorted: FloatArray, v_sorted: FloatArray, p: int) -> f
     bit-for-bit SciPy's.
     """
     merged, from_u, from_v = merged_counts(u_sorted, v_sorted)
-    deltas = np.diff(merged)
     diff = from_u[:-1] / u_sorted.size
+    del from_u
     diff -= from_v[:-1] / v_sorted.size
+    del from_v
+    deltas = np.diff(merged)
+    del merged
     if p == 1:
         np.abs(diff, out=diff)
         return float(np.vecdot(diff, deltas))
