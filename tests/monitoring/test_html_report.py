@@ -397,3 +397,100 @@ def test_a_column_missing_from_the_data_is_explained_not_fatal(
     page_text = render_html(report, reference, current.drop(columns=["plan"]), generated_at=WHEN)
     assert "The current data given to the report has no column of this name." in page_text
     assert set(svgs(page_text)) == {"age", HOSTILE}
+
+
+# -- distributions kept with a monitor result ------------------------------------------
+
+
+def _series_totals(svg: str) -> list[int]:
+    """Each series' total (bars plus the values outside the drawn range)."""
+    found = re.findall(r'<g class="series"[^>]*data-total="([\d,]+)"', svg)
+    return [int(t.replace(",", "")) for t in found]
+
+
+def test_stored_distributions_are_bounded_and_draw_like_fresh_ones() -> None:
+    from moorline.monitoring.html import (
+        STORED_BINS,
+        Distribution,
+        column_distribution,
+        stored_distributions,
+    )
+
+    rng = np.random.default_rng(8)
+    reference = pd.DataFrame(
+        {
+            "amount": rng.lognormal(3.0, 1.0, 3000),
+            "rating": rng.integers(0, 59, 3000),  # one bar per integer: 59 of them
+            "city": rng.choice([f"city-{i}" for i in range(25)], 3000),
+            "long": rng.choice(["x" * 500, "y" * 500], 3000),
+        }
+    )
+    current = reference.sample(1200, random_state=2).assign(amount=lambda f: f["amount"] * 1.5)
+    profile = ReferenceProfile.from_frame(reference)
+    report = {
+        "columns": [
+            {"column": "rating", "type": "num", "drift_detected": False},
+            {"column": "amount", "type": "num", "drift_detected": True},
+            {"column": "city", "type": "cat", "drift_detected": False},
+            {"column": "long", "type": "cat", "drift_detected": False},
+            {"column": "notes", "type": "text", "drift_detected": False},
+            {"column": "gone", "type": "num", "drift_detected": False},
+        ]
+    }
+    kept = stored_distributions(report, profile, current)
+    # Drifted first; text columns and columns missing from the data are left out.
+    assert list(kept) == ["amount", "rating", "city", "long"]
+    fresh = column_distribution(
+        profile.reference_column("rating", ColumnKind.NUMERICAL), current["rating"]
+    )
+    assert fresh is not None and len(fresh.edges) - 1 == 59
+    rating = Distribution.from_dict(kept["rating"])
+    assert len(rating.edges) - 1 <= STORED_BINS
+    # Merging bins loses no value: totals are those of the fresh histogram.
+    assert sum(rating.reference.counts) == sum(fresh.reference.counts) == 3000
+    assert sum(rating.current.counts) == sum(fresh.current.counts) == 1200
+    assert rating.edges[0] == fresh.edges[0] and rating.edges[-1] == fresh.edges[-1]
+    for name in kept:
+        again = Distribution.from_dict(kept[name])
+        assert again.to_dict() == kept[name]
+        assert _series_totals(again.svg()) == [3000, 1200]
+    assert all(len(c) <= 120 for c in kept["long"]["categories"])
+    # The stored report draws them: one chart per kept column, stats beside it.
+    page = render_html({**report, "distributions": kept})
+    assert page.count("<svg") == 4
+    assert "No data was given" not in page
+    assert "The stored result keeps no distribution of this column." in page  # "gone"
+    # Columns beyond the bound are left out, drifted ones kept first.
+    wide = pd.DataFrame({f"c{i}": rng.normal(size=50) for i in range(12)})
+    columns = [{"column": f"c{i}", "type": "num", "drift_detected": i >= 9} for i in range(12)]
+    bounded = stored_distributions({"columns": columns}, wide, wide, max_columns=5)
+    assert list(bounded) == ["c9", "c10", "c11", "c0", "c1"]
+
+
+def test_a_malformed_stored_distribution_is_a_note_not_a_crash() -> None:
+    from moorline.errors import InvalidArgument
+    from moorline.monitoring.html import Distribution
+
+    report = {
+        "columns": [
+            {"column": "a", "type": "num", "drift_detected": False},
+            {"column": "b", "type": "cat", "drift_detected": False},
+        ],
+        "distributions": {
+            "a": {
+                "edges": [0.0, 1.0, 2.0],
+                "reference": {"counts": [1]},
+                "current": {"counts": [1]},
+            },
+            "b": {
+                "categories": ["x"],
+                "reference": {"counts": ["many"]},
+                "current": {"counts": [1]},
+            },
+        },
+    }
+    page = render_html(report)
+    assert page.count("The stored distribution cannot be drawn") == 2
+    assert "<svg" not in page
+    with pytest.raises(InvalidArgument, match="Malformed stored distribution"):
+        Distribution.from_dict(report["distributions"]["a"])  # type: ignore[index]

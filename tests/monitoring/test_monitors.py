@@ -327,3 +327,49 @@ def test_unknown_model_and_bad_schedule_are_refused(services: Services, tmp_path
 
     with pytest.raises(InvalidArgument, match="cron"):
         services.monitors.create(replace(monitor, schedule="every hour"))
+
+
+def test_duplicate_rows_are_judged_against_the_references_own_share(
+    services: Services, frames: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    services.registry.create_registered_model("elec-model")
+    # The half-hourly readings repeat: 3% of reference rows are exact copies.
+    train = frames["train"].iloc[:4850]
+    reference = pd.concat([train, train.iloc[:150]], ignore_index=True)
+    window = frames["winter"].iloc[:1940]
+    current = tmp_path / "current.csv"
+    pd.concat([window, window.iloc[:60]], ignore_index=True).to_csv(current, index=False)
+    path = tmp_path / "reference.parquet"
+    reference.to_parquet(path)
+    services.monitors.create(
+        Monitor(
+            name="elec-dups",
+            model="elec-model",
+            reference=FileSource(path=str(path)),
+            current=FileSource(path=str(current)),
+            drift=None,
+        )
+    )
+
+    def duplicate_issues() -> list[dict[str, Any]]:
+        result = services.monitors.run("elec-dups")
+        assert result.quality is not None, result.error
+        return [i for i in result.quality["issues"] if i["check"] == "duplicate_rows"]
+
+    # 3% in the window, 3% in the reference: normal for this data.
+    assert duplicate_issues() == []
+    [folder] = services.artifacts.list("monitoring/references")  # one reference profiled
+    digest = folder.path.rstrip("/").split("/")[-1]
+    stored = json.loads(b"".join(services.artifacts.open(contract_key(digest))))
+    assert stored["duplicate_share"] == 0.03
+    # A jump to 6%: more than the reference's 3% plus the 1-point tolerance.
+    shorter = window.iloc[:1880]
+    pd.concat([shorter, shorter.iloc[:120]], ignore_index=True).to_csv(current, index=False)
+    [jump] = duplicate_issues()
+    assert jump["severity"] == "warning" and jump["expected"]["reference_share"] == 0.03
+    # A contract stored before the share was kept falls back to the share alone.
+    del stored["duplicate_share"]
+    services.artifacts.put(contract_key(digest), iter([json.dumps(stored).encode()]))
+    pd.concat([window, window.iloc[:60]], ignore_index=True).to_csv(current, index=False)
+    [fallback] = duplicate_issues()
+    assert fallback["severity"] == "warning" and fallback["expected"] == {"max_share": 0.01}

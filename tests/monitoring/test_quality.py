@@ -298,11 +298,62 @@ def test_duplicate_rows(contract: QualityContract, current: pd.DataFrame) -> Non
     [issue] = only(check_quality(contract, frame), Check.DUPLICATE_ROWS, None)
     assert issue.severity == Severity.WARNING
     assert issue.observed == {"share": 200 / 2200, "rows": 200}
-    assert issue.message == "9.09% of rows are duplicates of another row (200 of 2200)"
+    assert issue.message == (
+        "9.09% of rows are duplicates of another row (200 of 2200; reference: 0%)"
+    )
+    assert issue.expected == {"max_share": 0.01, "reference_share": 0.0}
     assert report_checks(check_quality(contract, current)).isdisjoint({Check.DUPLICATE_ROWS})
     few = pd.concat([current, current.iloc[:3]], ignore_index=True)
     [info] = only(check_quality(contract, few), Check.DUPLICATE_ROWS, None)
     assert info.severity == Severity.INFO
+
+
+def _with_repeats(rows: int, repeats: int, seed: int) -> pd.DataFrame:
+    """``rows`` rows, the last ``repeats`` of which repeat the first ones."""
+    frame = make_frame(rows - repeats, seed=seed)
+    return pd.concat([frame, frame.iloc[:repeats]], ignore_index=True)
+
+
+def test_duplicates_are_compared_with_the_references_own_share() -> None:
+    # A reference where 3% of rows repeat another (an event log, say).
+    noisy = _with_repeats(5000, 150, seed=1)
+    contract = QualityContract.from_data(noisy)
+    assert contract.duplicate_share == 0.03
+    # A window with the same 3%: normal for this data, no issue at all.
+    same = _with_repeats(2000, 60, seed=7)
+    assert only(check_quality(contract, same), Check.DUPLICATE_ROWS, None) == []
+    # Within the tolerance above it (3.5% < 3% + 1 point): info only.
+    slightly = _with_repeats(2000, 70, seed=7)
+    [info] = only(check_quality(contract, slightly), Check.DUPLICATE_ROWS, None)
+    assert info.severity == Severity.INFO
+    # A jump above the reference share plus the tolerance: a warning naming both.
+    jump = _with_repeats(2000, 120, seed=7)
+    [warning] = only(check_quality(contract, jump), Check.DUPLICATE_ROWS, None)
+    assert warning.severity == Severity.WARNING
+    assert warning.expected == {"max_share": pytest.approx(0.04), "reference_share": 0.03}
+    assert warning.message == (
+        "6% of rows are duplicates of another row (120 of 2000; reference: 3%)"
+    )
+    # A wider tolerance lets the same jump pass as info.
+    loose = QualityConfig(max_duplicate_share=0.05)
+    [relaxed] = only(check_quality(contract, jump, loose), Check.DUPLICATE_ROWS, None)
+    assert relaxed.severity == Severity.INFO
+    # The same 3% window against a contract that does not know the reference's
+    # share (a logged dataset's profile, or a contract stored before the share
+    # was): today's rule, the share alone against the tolerance.
+    prepared = prepare(noisy)
+    old = QualityContract.from_profile(prepared.schema, prepared.profile)
+    assert old.duplicate_share is None
+    [fallback] = only(check_quality(old, same), Check.DUPLICATE_ROWS, None)
+    assert fallback.severity == Severity.WARNING
+    assert fallback.expected == {"max_share": 0.01}
+    assert "reference" not in fallback.message
+    # The share travels with a stored contract mapping.
+    stored = {"schema": prepared.schema, "profile": prepared.profile, "duplicate_share": 0.03}
+    assert as_contract(stored).duplicate_share == 0.03
+    assert only(check_quality(stored, same), Check.DUPLICATE_ROWS, None) == []
+    with pytest.raises(InvalidArgument, match="duplicate_share"):
+        as_contract({**stored, "duplicate_share": 1.5})
 
 
 def report_checks(report: QualityReport) -> set[Check]:

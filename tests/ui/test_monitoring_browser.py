@@ -87,3 +87,41 @@ def test_monitor_page_draws_the_history_and_frames_the_report(
     drifting = page.locator(f'#monitors tr[data-monitor="{DRIFTING}"] .status')
     assert drifting.inner_text() == "alerting"
     shot(page, screenshots, "44-model-monitors")
+
+
+def test_the_framed_report_draws_reference_and_current_side_by_side(
+    page: Any, monitoring_site: MonitoringSite, screenshots: Path
+) -> None:
+    page.goto(f"{monitoring_site.url}/ui/monitors/{DRIFTING}")
+    frame = page.frame_locator("iframe.drift-report")
+    sections = frame.locator("section.column")
+    assert sections.count() == len(COLUMNS)
+    for i in range(len(COLUMNS)):
+        section = sections.nth(i)
+        chart = section.locator(".chart svg")
+        assert chart.count() == 1
+        # The chart is laid out (not a zero-size box) and has both series' bars.
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 100
+        series = chart.locator("g.series")
+        assert [series.nth(j).get_attribute("data-label") for j in range(2)] == [
+            "reference",
+            "current",
+        ]
+        assert series.nth(1).locator("rect").count() > 0
+        # The side-by-side summary table: reference and current columns.
+        stats = section.locator("table.stats")
+        assert stats.locator("thead th").all_inner_texts()[1:] == ["reference", "current"]
+        assert stats.locator("tbody tr").first.locator("td").all_inner_texts() == [
+            "1,000",
+            "400",
+        ]
+    assert frame.locator("p.note").count() == 0
+    names = frame.locator("section.column h3 > span:first-child").all_inner_texts()
+    assert sorted(names) == sorted(COLUMNS)  # the hostile name shown as text
+    assert page.evaluate("() => window.__pwned") is None
+    # The report on its own, whole, for a person to look at.
+    report = page.locator("iframe.drift-report").get_attribute("src")
+    page.goto(f"{monitoring_site.url}{report}")
+    assert page.locator("section.column .chart svg").count() == len(COLUMNS)
+    shot(page, screenshots, "45-monitor-report-distributions")

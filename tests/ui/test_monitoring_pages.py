@@ -227,6 +227,28 @@ def test_report_route_serves_the_self_contained_report(monitoring_site: Monitori
     assert "2026-01-01" in page  # generated at the run's time
 
 
+def test_the_stored_report_draws_each_columns_distributions(
+    monitoring_site: MonitoringSite,
+) -> None:
+    # Each result keeps compact histograms, so the report page draws reference and
+    # current side by side without the data: 1,000 reference rows, 400 current.
+    result = monitoring_site.results[-1]
+    assert result.drift is not None
+    assert set(result.drift["distributions"]) == set(COLUMNS)
+    page = get(monitoring_site, f"/ui/monitors/{DRIFTING}/results/{result.id}/report").text
+    assert "No data was given" not in page
+    sections = re.findall(r'<section class="column card"(.*?)</section>', page, flags=re.S)
+    assert len(sections) == len(COLUMNS)
+    for section in sections:
+        assert section.count("<svg") == 1
+        labels = re.findall(r'<g class="series"[^>]*data-label="(\w+)"', section)
+        totals = re.findall(r'<g class="series"[^>]*data-total="([\d,]+)"', section)
+        assert labels == ["reference", "current"]
+        assert [int(t.replace(",", "")) for t in totals] == [1000, 400]
+    segment = next(s for s in sections if 'data-column="segment"' in s)
+    assert 'data-categories="3"' in segment and "retail" in segment
+
+
 def test_model_page_lists_the_models_monitors_with_their_status(
     monitoring_site: MonitoringSite,
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import secrets
 import sys
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -28,6 +30,7 @@ from moorline.monitoring.monitors import (
     Monitor,
     MonitorResult,
     MonitorStatus,
+    PerformanceCheck,
     Source,
     SqlSource,
 )
@@ -45,7 +48,8 @@ def monitor() -> None:
     CSV/Parquet file, or a SQL query) with a reference (a logged dataset
     version or a file), evaluates its alert rules on the result and notifies
     its channels. 'moorline server' runs monitors that have a --schedule;
-    'moorline monitor run NAME' runs one now.
+    'moorline monitor run NAME' runs one now. With --store http(s)://SERVER
+    the server runs them: file paths and SQL queries are the server's.
     """
 
 
@@ -70,6 +74,58 @@ def _rule(spec: str, monitor_name: str, severity: str, cooldown: float) -> Alert
         severity=AlertSeverity(severity),
         cooldown_seconds=cooldown,
     )
+
+
+_PERFORMANCE_KEYS = ("label", "prediction", "task", "tolerance")
+
+
+def performance_check(spec: str, baselines: tuple[str, ...] = ()) -> PerformanceCheck:
+    """``label=COL,prediction=COL[,task=classification|regression][,tolerance=X]``
+    and ``metric=value`` baselines, as a performance check.
+
+    >>> check = performance_check("label=y,prediction=p,tolerance=0.1", ("mae=0.25",))
+    >>> check.task, dict(check.baseline), check.tolerance
+    ('regression', {'mae': 0.25}, 0.1)
+    """
+    values: dict[str, str] = {}
+    for part in spec.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in _PERFORMANCE_KEYS or not value.strip():
+            raise InvalidArgument(
+                f"Invalid --performance {spec!r}: expected comma-separated KEY=VALUE with "
+                f"keys {', '.join(_PERFORMANCE_KEYS)}, e.g. "
+                "'label=demand,prediction=predicted,task=regression,tolerance=0.05'"
+            )
+        if key in values:
+            raise InvalidArgument(f"Invalid --performance {spec!r}: {key} is given twice")
+        values[key] = value.strip()
+    if "label" not in values or "prediction" not in values:
+        raise InvalidArgument(f"Invalid --performance {spec!r}: label= and prediction= are needed")
+    return PerformanceCheck(
+        label=values["label"],
+        prediction=values["prediction"],
+        task=values.get("task", "regression"),
+        tolerance=_number("--performance tolerance", values.get("tolerance", "0")),
+        baseline=dict(_baseline(b) for b in baselines),
+    )
+
+
+def _baseline(spec: str) -> tuple[str, float]:
+    metric, sep, value = spec.partition("=")
+    if not sep or not metric.strip():
+        raise InvalidArgument(f"Invalid --baseline {spec!r}: expected METRIC=VALUE, e.g. mae=0.25")
+    return metric.strip(), _number(f"--baseline {metric.strip()}", value)
+
+
+def _number(what: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidArgument(f"{what} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise InvalidArgument(f"{what} must be finite, got {text!r}")
+    return value
 
 
 def _smtp(spec: str) -> tuple[str, int]:
@@ -108,6 +164,21 @@ def _smtp(spec: str) -> tuple[str, int]:
 @click.option("--email", "email_to", multiple=True, help="Email recipient (with --smtp).")
 @click.option("--smtp", help="SMTP server HOST:PORT for --email.")
 @click.option("--email-from", default="moorline@localhost", show_default=True)
+@click.option(
+    "--performance",
+    metavar="SPEC",
+    help="Performance check 'label=COL,prediction=COL[,task=classification|regression]"
+    "[,tolerance=X]' on the current window's labelled rows.",
+)
+@click.option(
+    "--baseline",
+    "baselines",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Baseline of a --performance metric, e.g. mae=0.25 (repeatable); a metric worse "
+    "than it by more than the tolerance is 'degraded'.",
+)
+@click.option("--description", default="", help="What the monitor is for.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_state
 @handle_errors
@@ -138,6 +209,11 @@ def create(state: CliState, /, name: str, **opts: Any) -> None:
         if not opts["current_uri"]:
             raise InvalidArgument("--current-sql needs --current-uri (where to run the query)")
         current = SqlSource(query=opts["current_sql"], uri=opts["current_uri"])
+    if opts["baselines"] and not opts["performance"]:
+        raise InvalidArgument("--baseline needs --performance (which columns to measure)")
+    performance = (
+        performance_check(opts["performance"], opts["baselines"]) if opts["performance"] else None
+    )
     rules = tuple(_rule(a, name, opts["severity"], opts["cooldown"]) for a in opts["alerts"])
     channels: list[Channel] = []
     secret: str | None = None
@@ -169,8 +245,10 @@ def create(state: CliState, /, name: str, **opts: Any) -> None:
             current=current,
             schedule=opts["schedule"],
             drift=DriftCheck(preset=opts["preset"]),
+            performance=performance,
             rules=rules,
             channels=tuple(channels),
+            description=opts["description"],
         )
     )
     if opts["as_json"]:
@@ -196,13 +274,23 @@ def list_(state: CliState, as_json: bool) -> None:
     if as_json:
         echo_json([m.to_dict(redact=True) for m in monitors])
         return
-    table = Table("name", "model", "current", "schedule", "rules", "channels")
+    table = Table("name", "model", "current", "schedule", "checks", "rules", "channels")
     for m in monitors:
+        checks = [
+            check
+            for check, on in (
+                ("drift", m.drift is not None),
+                ("quality", m.quality is not None),
+                ("performance", m.performance is not None),
+            )
+            if on
+        ]
         table.add_row(
             m.name,
             cell(m.model),
             cell(m.current.describe()),
             m.schedule or "-",
+            ", ".join(checks),
             str(len(m.rules)),
             cell(", ".join(c.channel_type for c in m.channels) or "-"),
         )
@@ -252,12 +340,7 @@ def summary_lines(result: MonitorResult) -> list[str]:
         )
         lines.extend(f"  - [{i['severity']}] {i['message']}" for i in issues[:10])
     if result.performance:
-        metrics = {
-            k: v
-            for k, v in result.performance.items()
-            if isinstance(v, int | float) and math.isfinite(v)
-        }
-        lines.append("performance: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        lines.extend(_performance_lines(result.performance))
     if result.alerts:
         lines.append("alerting: " + ", ".join(result.alerts))
     for note in result.notifications:
@@ -266,6 +349,46 @@ def summary_lines(result: MonitorResult) -> list[str]:
     if result.error:
         lines.append(f"error: {result.error}")
     return lines
+
+
+def _metrics(performance: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in performance.items()
+        if k != "n_labelled"
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+    }
+
+
+def _performance_lines(performance: Mapping[str, Any]) -> list[str]:
+    metrics = _metrics(performance)
+    head = "performance: " + (", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) or "-")
+    if "n_labelled" in performance:
+        head += f" on {performance['n_labelled']} labelled rows"
+    if "degraded" in performance:
+        head += " (DEGRADED)" if performance["degraded"] else " (within baseline)"
+    lines = [head]
+    for m in (performance.get("baseline") or {}).get("metrics") or ():
+        value = m.get("value")
+        shown = "-" if value is None else f"{value:.4g}"
+        lines.append(
+            f"  - {m.get('metric')}: {shown} vs baseline {m.get('baseline'):.4g} "
+            f"(tolerance {m.get('tolerance'):.4g}, {m.get('direction')} is better): "
+            f"{m.get('status')}"
+        )
+    return lines
+
+
+def _performance_cell(performance: Mapping[str, Any] | None) -> str:
+    if not performance:
+        return "-"
+    metrics = _metrics(performance)
+    text = ", ".join(f"{k}={v:.3g}" for k, v in list(metrics.items())[:2]) or "-"
+    if performance.get("degraded"):
+        text += " degraded"
+    return text
 
 
 @monitor.command("run")
@@ -296,16 +419,100 @@ def results(state: CliState, name: str, max_results: int, as_json: bool) -> None
     if as_json:
         echo_json([r.to_dict() for r in page.items])
         return
-    table = Table("run at", "status", "rows", "drift share", "quality", "alerts")
+    table = Table(
+        "id", "run at", "status", "rows", "drift share", "quality", "performance", "alerts"
+    )
     for r in page.items:
         drift = r.drift or {}
         share = (drift.get("dataset") or {}).get("share")
         table.add_row(
+            str(r.id),
             fmt_time(r.run_at),
             r.status.value,
             str(r.window.get("rows", "-")),
             "-" if share is None else f"{share:.2f}",
             str((r.quality or {}).get("max_severity") or "-"),
+            cell(_performance_cell(r.performance)),
             cell(", ".join(r.alerts) or "-"),
         )
     print_table(table)
+
+
+@monitor.command("result")
+@click.argument("result_id", metavar="ID", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+@pass_state
+@handle_errors
+def result(state: CliState, result_id: int, as_json: bool) -> None:
+    """Show result ID (the id column of 'moorline monitor results')."""
+    found = state.services().monitors.result(result_id)
+    if as_json:
+        echo_json(found.to_dict())
+        return
+    click.echo(f"result {found.id}")
+    for line in summary_lines(found):
+        click.echo(line)
+
+
+@monitor.command("update")
+@click.argument("name")
+@click.option("--schedule", help="New cron expression (UTC).")
+@click.option("--on-demand", is_flag=True, help="Remove the schedule: run only when asked.")
+@click.option("--performance", metavar="SPEC", help="Set the performance check (as in create).")
+@click.option("--baseline", "baselines", multiple=True, metavar="METRIC=VALUE")
+@click.option("--no-performance", is_flag=True, help="Remove the performance check.")
+@click.option("--alert", "alerts", multiple=True, help="Add or replace rule 'NAME: CONDITION'.")
+@click.option("--remove-alert", "removed", multiple=True, metavar="NAME", help="Remove a rule.")
+@click.option(
+    "--severity",
+    type=click.Choice([s.value for s in AlertSeverity]),
+    default="warning",
+    show_default=True,
+    help="Severity of the --alert rules.",
+)
+@click.option("--cooldown", type=float, default=900.0, show_default=True, help="Seconds.")
+@click.option("--description", help="New description.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_state
+@handle_errors
+def update(state: CliState, /, name: str, **opts: Any) -> None:
+    """Change monitor NAME: its schedule, performance check, alert rules or description.
+
+    Everything not named keeps its value (channel credentials included).
+    """
+    if opts["schedule"] and opts["on_demand"]:
+        raise InvalidArgument("Give --schedule or --on-demand, not both")
+    if opts["performance"] and opts["no_performance"]:
+        raise InvalidArgument("Give --performance or --no-performance, not both")
+    service = state.services().monitors
+    current = service.get(name)
+    changes: dict[str, Any] = {}
+    if opts["schedule"] or opts["on_demand"]:
+        changes["schedule"] = None if opts["on_demand"] else opts["schedule"]
+    if opts["performance"]:
+        changes["performance"] = performance_check(opts["performance"], opts["baselines"])
+    elif opts["baselines"]:
+        if current.performance is None:
+            raise InvalidArgument("--baseline needs a performance check: give --performance")
+        extra = dict(_baseline(b) for b in opts["baselines"])
+        changes["performance"] = replace(
+            current.performance, baseline={**current.performance.baseline, **extra}
+        )
+    elif opts["no_performance"]:
+        changes["performance"] = None
+    if opts["alerts"] or opts["removed"]:
+        added = [_rule(a, name, opts["severity"], opts["cooldown"]) for a in opts["alerts"]]
+        unknown = set(opts["removed"]) - {r.name for r in current.rules}
+        if unknown:
+            raise InvalidArgument(f"Monitor {name!r} has no alert rule {sorted(unknown)[0]!r}")
+        dropped = set(opts["removed"]) | {r.name for r in added}
+        changes["rules"] = (*(r for r in current.rules if r.name not in dropped), *added)
+    if opts["description"] is not None:
+        changes["description"] = opts["description"]
+    if not changes:
+        raise InvalidArgument("Nothing to change: see 'moorline monitor update --help'")
+    updated = service.update(replace(current, **changes))
+    if opts["as_json"]:
+        echo_json(updated.to_dict(redact=True))
+    else:
+        console.print(f"monitor {updated.name} updated", highlight=False, markup=False)

@@ -26,7 +26,11 @@ module.
 
 The distributions are not part of :class:`~moorline.monitoring.report.DriftReport`
 (which stays small and JSON-able); they are computed here from the frames
-handed to :func:`render_html`, or from a stored reference profile.
+handed to :func:`render_html`, or from a stored reference profile. A monitor
+keeps them with each result in a bounded, compact JSON form
+(:func:`stored_distributions`: at most :data:`STORED_BINS` bins per column and
+:data:`STORED_COLUMNS` columns), under the report's ``"distributions"`` key,
+which :func:`render_html` draws when it is given no data.
 
 >>> report = {
 ...     "preset": "default", "reference_rows": 3, "current_rows": 3,
@@ -46,9 +50,10 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,6 +85,12 @@ TOP_K = 10
 DISCRETE_VALUES = 12
 #: "other" longer than this many times the longest named category is cut (see category_chart).
 OTHER_CUT = 2.0
+#: Bins per column kept with a stored result (adjacent bins are merged down to it).
+STORED_BINS = 30
+#: Columns whose distributions a stored result keeps (drifted and failed columns first).
+STORED_COLUMNS = 200
+#: Characters of a category label kept with a stored result.
+STORED_LABEL_CHARS = 120
 REFERENCE_COLOR = "#94a3b8"
 CURRENT_COLOR = "#2563eb"
 
@@ -131,6 +142,121 @@ class Distribution:
         return category_chart(
             self.categories, [self.reference, self.current], title=title, axis_max=self.axis_max
         )
+
+    def compact(self, max_bins: int = STORED_BINS) -> Distribution:
+        """The same histogram with adjacent bins merged pairwise until at most
+        ``max_bins`` remain (one bar per integer can give up to twice :data:`BINS`).
+
+        >>> ref = Bars(label="reference", counts=[1, 2, 3, 4, 5])
+        >>> cur = Bars(label="current", counts=[0, 1, 0, 1, 0])
+        >>> small = Distribution(reference=ref, current=cur, edges=(0, 1, 2, 3, 4, 5)).compact(2)
+        >>> small.edges, list(small.reference.counts), list(small.current.counts)
+        ((0, 4, 5), [10, 5], [2, 0])
+        """
+        if max_bins < 1:
+            raise InvalidArgument(f"max_bins must be at least 1, got {max_bins}")
+        edges = list(self.edges)
+        ref, cur = list(self.reference.counts), list(self.current.counts)
+        while len(edges) - 1 > max_bins:
+            edges = edges[::2] if len(edges) % 2 else [*edges[::2], edges[-1]]
+            ref = [sum(ref[i : i + 2]) for i in range(0, len(ref), 2)]
+            cur = [sum(cur[i : i + 2]) for i in range(0, len(cur), 2)]
+        return replace(
+            self,
+            edges=tuple(edges),
+            reference=replace(self.reference, counts=ref),
+            current=replace(self.current, counts=cur),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The compact JSON form a monitor result keeps (see :meth:`from_dict`)."""
+        return {
+            "edges": _short_edges(self.edges),
+            "categories": [c[:STORED_LABEL_CHARS] for c in self.categories],
+            "reference": _bars_dict(self.reference),
+            "current": _bars_dict(self.current),
+            "reference_stats": _stats_dict(self.reference_stats),
+            "current_stats": _stats_dict(self.current_stats),
+            "axis_max": self.axis_max,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Distribution:
+        """Read :meth:`to_dict`'s form back; :class:`InvalidArgument` when it is malformed.
+
+        >>> d = Distribution(reference=Bars(label="reference", counts=[3]),
+        ...                  current=Bars(label="current", counts=[1]), categories=("a",))
+        >>> Distribution.from_dict(d.to_dict()).categories
+        ('a',)
+        """
+        try:
+            edges = tuple(float(e) for e in data.get("edges") or ())
+            categories = tuple(str(c) for c in data.get("categories") or ())
+            reference = _bars_from(data["reference"], "reference", REFERENCE_COLOR)
+            current = _bars_from(data["current"], "current", CURRENT_COLOR)
+            axis = data.get("axis_max")
+            out = cls(
+                reference=reference,
+                current=current,
+                edges=edges,
+                categories=categories,
+                reference_stats=_stats_from(data.get("reference_stats")),
+                current_stats=_stats_from(data.get("current_stats")),
+                axis_max=None if axis is None else float(axis),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidArgument(f"Malformed stored distribution: {exc!r}") from None
+        bars = len(edges) - 1 if edges else len(categories)
+        mixed = bool(edges and categories) or len(edges) == 1
+        if mixed or any(len(b.counts) != bars for b in (reference, current)):
+            raise InvalidArgument(
+                f"Malformed stored distribution: {bars} bins, but "
+                f"{len(reference.counts)} and {len(current.counts)} counts"
+            )
+        return out
+
+
+def _short_edges(edges: Sequence[float]) -> list[float]:
+    """Edges to 7 significant digits (they only place the bars), unless that would
+    merge two of them."""
+    short = [float(f"{e:.7g}") for e in edges]
+    if all(b > a for a, b in itertools.pairwise(short)):
+        return short
+    return [float(e) for e in edges]
+
+
+def _bars_dict(bars: Bars) -> dict[str, Any]:
+    return {
+        "counts": [int(c) for c in bars.counts],
+        "underflow": int(bars.underflow),
+        "overflow": int(bars.overflow),
+    }
+
+
+def _bars_from(data: Mapping[str, Any], label: str, color: str) -> Bars:
+    return Bars(
+        label=label,
+        counts=[int(c) for c in data["counts"]],
+        underflow=int(data.get("underflow", 0)),
+        overflow=int(data.get("overflow", 0)),
+        color=color,
+    )
+
+
+def _stats_dict(stats: SideStats | None) -> dict[str, Any] | None:
+    if stats is None:
+        return None
+    return {"count": stats.count, "nulls": stats.nulls, "items": [list(i) for i in stats.items]}
+
+
+def _stats_from(data: Mapping[str, Any] | None) -> SideStats | None:
+    if data is None:
+        return None
+    return SideStats(
+        count=int(data["count"]),
+        nulls=int(data["nulls"]),
+        items=tuple((str(k), str(v)) for k, v in data.get("items") or ()),
+    )
 
 
 # --------------------------------------------------------------------------- distributions
@@ -254,22 +380,28 @@ def numeric_distribution(
             reference_stats=ref_stats,
             current_stats=cur_stats,
         )
-    # Both sides are sorted: their distinct values come from one pass each.
-    distinct = np.union1d(_distinct(ref), _distinct(cur))
-    if distinct.size <= DISCRETE_VALUES:
-        return Distribution(
-            reference=Bars(
-                label="reference", counts=_value_counts(ref, distinct), color=REFERENCE_COLOR
-            ),
-            current=Bars(label="current", counts=_value_counts(cur, distinct), color=CURRENT_COLOR),
-            categories=tuple(format_number(float(v)) for v in distinct),
-            reference_stats=ref_stats,
-            current_stats=cur_stats,
-        )
+    # Both sides are sorted: their distinct values come from one pass each. Their
+    # union is only needed when both are short (a long side makes the column continuous).
+    ref_distinct, cur_distinct = _distinct(ref), _distinct(cur)
+    if max(ref_distinct.size, cur_distinct.size) <= DISCRETE_VALUES:
+        distinct = np.union1d(ref_distinct, cur_distinct)
+        if distinct.size <= DISCRETE_VALUES:
+            return Distribution(
+                reference=Bars(
+                    label="reference", counts=_value_counts(ref, distinct), color=REFERENCE_COLOR
+                ),
+                current=Bars(
+                    label="current", counts=_value_counts(cur, distinct), color=CURRENT_COLOR
+                ),
+                categories=tuple(format_number(float(v)) for v in distinct),
+                reference_stats=ref_stats,
+                current_stats=cur_stats,
+            )
     lo, hi = (float(v) for v in np.percentile(pooled, [1.0, 99.0]))
     if not hi > lo:
-        lo, hi = float(distinct[0]), float(distinct[-1])
-    if np.all(distinct == np.floor(distinct)) and math.ceil(hi) - math.floor(lo) < 2 * bins:
+        lo, hi = float(pooled.min()), float(pooled.max())
+    whole = all(bool(np.all(d == np.floor(d))) for d in (ref_distinct, cur_distinct))
+    if whole and math.ceil(hi) - math.floor(lo) < 2 * bins:
         # Whole numbers over a short range (counts, ratings): one bar per integer, centred,
         # instead of equal-width bins that would leave every other bin empty.
         edges = np.arange(math.floor(lo), math.ceil(hi) + 1, dtype=np.float64)
@@ -456,9 +588,21 @@ class _Sources:
         return reference, self.current.series(name)
 
 
+def _kind(type_: str) -> ColumnKind | None:
+    try:
+        return ColumnKind(type_)
+    except ValueError:
+        return None
+
+
+def _verdict(col: Mapping[str, Any]) -> str:
+    return "error" if col.get("error") else ("drift" if col.get("drift_detected") else "ok")
+
+
 def _rows(
     columns: Sequence[tuple[Mapping[str, Any], str]],
     sources: _Sources,
+    stored: Mapping[str, Any],
     *,
     bins: int,
     top_k: int,
@@ -468,31 +612,36 @@ def _rows(
         name = str(col.get("column", ""))
         type_ = str(col.get("type") or "")
         error = col.get("error") or ""
-        verdict = "error" if error else ("drift" if col.get("drift_detected") else "ok")
+        verdict = _verdict(col)
         chart: Markup | None = None
         note = ""
         stats: tuple[SideStats | None, SideStats | None] = (None, None)
-        try:
-            kind: ColumnKind | None = ColumnKind(type_)
-        except ValueError:
-            kind = None
+        kind = _kind(type_)
+        dist: Distribution | None = None
         if kind == ColumnKind.TEXT:
             note = "Text columns are compared by a domain classifier; no distribution is drawn."
-        elif kind is not None and not sources.given:
-            note = "No data was given to the report, so no distribution is drawn."
-        elif kind is not None:
+        elif kind is not None and sources.given:
             sides = sources.sides(name, kind)
             if isinstance(sides, str):
                 note = sides
             else:
                 dist = column_distribution(*sides, bins=bins, top_k=top_k)
-                if dist is not None:
-                    if dist.drawable:
-                        # The chart module escapes every piece of text it draws.
-                        chart = Markup(dist.svg())  # noqa: S704
-                    else:
-                        note = "No values on either side after removing nulls: nothing to draw."
-                    stats = (dist.reference_stats, dist.current_stats)
+        elif kind is not None and isinstance(stored.get(name), Mapping):
+            try:
+                dist = Distribution.from_dict(stored[name])
+            except InvalidArgument as exc:
+                note = f"The stored distribution cannot be drawn: {exc.message}"
+        elif kind is not None and stored:
+            note = "The stored result keeps no distribution of this column."
+        elif kind is not None:
+            note = "No data was given to the report, so no distribution is drawn."
+        if dist is not None:
+            if dist.drawable:
+                # The chart module escapes every piece of text it draws.
+                chart = Markup(dist.svg())  # noqa: S704
+            else:
+                note = "No values on either side after removing nulls: nothing to draw."
+            stats = (dist.reference_stats, dist.current_stats)
         rows.append(
             _Row(
                 index=index,
@@ -524,24 +673,27 @@ def render_html(
     generated_at: dt.datetime | None = None,
     bins: int = BINS,
     top_k: int = TOP_K,
+    distributions: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as one self-contained HTML page (a string; write it with UTF-8).
 
     ``report`` is a :class:`DriftReport` or its ``to_dict()`` form (e.g. read
     back from JSON). ``reference`` and ``current`` are the data the report
     was computed from (pandas DataFrames or PyArrow Tables); ``reference``
-    may also be a :class:`ReferenceProfile`. Without them the page has
-    everything but the distributions.
+    may also be a :class:`ReferenceProfile`. Without them, the distributions
+    are drawn from ``distributions`` (the form :func:`stored_distributions`
+    makes; by default the report's own ``"distributions"`` key, as a monitor
+    result keeps it), and without those either the page has everything but
+    the distributions.
     """
     data: Mapping[str, Any] = report if isinstance(report, Mapping) else report.to_dict()
-    columns: list[tuple[Mapping[str, Any], str]] = [(c, "") for c in data.get("columns") or []]
-    for role in ("prediction", "target"):
-        extra = data.get(f"{role}_drift")
-        if isinstance(extra, Mapping):
-            columns.append((extra, role))
+    columns = _report_columns(data)
     dataset = dict(data.get("dataset") or {})
     sources = _Sources(reference, current, [str(c.get("column", "")) for c, _ in columns])
-    rows = _rows(columns, sources, bins=bins, top_k=top_k)
+    if distributions is None:
+        distributions = data.get("distributions")
+    stored = distributions if isinstance(distributions, Mapping) else {}
+    rows = _rows(columns, sources, stored, bins=bins, top_k=top_k)
     moment = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     share = dataset.get("share")
     drift_share = dataset.get("drift_share")
@@ -568,6 +720,60 @@ def render_html(
         sections=rows,
     )
     return page
+
+
+def _report_columns(data: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
+    """The report's columns with their role: features, then prediction and target."""
+    columns: list[tuple[Mapping[str, Any], str]] = [(c, "") for c in data.get("columns") or []]
+    for role in ("prediction", "target"):
+        extra = data.get(f"{role}_drift")
+        if isinstance(extra, Mapping):
+            columns.append((extra, role))
+    return columns
+
+
+def stored_distributions(
+    report: DriftReport | Mapping[str, Any],
+    reference: Any,
+    current: Any,
+    *,
+    max_columns: int = STORED_COLUMNS,
+    max_bins: int = STORED_BINS,
+) -> dict[str, dict[str, Any]]:
+    """Each column's reference and current distribution, compact enough to keep with
+    every monitor result: at most ``max_bins`` bins per column (adjacent bins
+    merged), category labels cut to :data:`STORED_LABEL_CHARS` characters, and
+    at most ``max_columns`` columns, drifted and failed ones first. Keyed by
+    column name, in the form :meth:`Distribution.to_dict` gives; text columns
+    and columns missing from either side are left out.
+
+    >>> import pandas as pd
+    >>> report = {"columns": [{"column": "x", "type": "num", "drift_detected": False}]}
+    >>> ref, cur = pd.DataFrame({"x": range(100)}), pd.DataFrame({"x": range(50, 150)})
+    >>> kept = stored_distributions(report, ref, cur)
+    >>> len(kept["x"]["edges"]) - 1 <= STORED_BINS, sum(kept["x"]["current"]["counts"]) > 0
+    (True, True)
+    """
+    if max_columns < 0:
+        raise InvalidArgument(f"max_columns must be >= 0, got {max_columns}")
+    data: Mapping[str, Any] = report if isinstance(report, Mapping) else report.to_dict()
+    columns = [c for c, _ in _report_columns(data)]
+    columns.sort(key=lambda c: _ORDER[_verdict(c)])
+    sources = _Sources(reference, current, [str(c.get("column", "")) for c in columns])
+    out: dict[str, dict[str, Any]] = {}
+    for col in columns:
+        if len(out) >= max_columns:
+            break
+        name, kind = str(col.get("column", "")), _kind(str(col.get("type") or ""))
+        if kind is None or kind == ColumnKind.TEXT or name in out:
+            continue
+        sides = sources.sides(name, kind)
+        if isinstance(sides, str):
+            continue
+        dist = column_distribution(*sides)
+        if dist is not None:
+            out[name] = dist.compact(max_bins).to_dict()
+    return out
 
 
 def _count(value: Any) -> str:

@@ -27,8 +27,10 @@ out_of_range        the share of numeric values outside the reference         wa
 unseen_category     the share of rows with a category the reference never     warning
                     had exceeds ``max_unseen_share``
 constant_column     the column holds one value and the reference held more    warning
-duplicate_rows      the share of rows repeating an earlier row exceeds        warning
-                    ``max_duplicate_share``                                   (info below)
+duplicate_rows      the share of rows repeating an earlier row exceeds the    warning
+                    reference's own share by more than                        (info below)
+                    ``max_duplicate_share`` (the share alone when the
+                    contract does not know the reference's)
 no_rows             the current data is empty                                 warning
 =================== ========================================================= ==========
 
@@ -55,7 +57,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Final
@@ -196,6 +198,9 @@ class QualityContract:
 
     columns: tuple[ColumnContract, ...]
     rows: int | None = None
+    #: the share of reference rows repeating an earlier row; None when unknown
+    #: (a contract read from a logged dataset's profile, or an older stored one)
+    duplicate_share: float | None = None
 
     def column(self, name: str) -> ColumnContract | None:
         """The contract of column ``name``, or None when the reference has no such column."""
@@ -206,12 +211,17 @@ class QualityContract:
         cls,
         schema: str | Mapping[str, Any] | None = None,
         profile: str | Mapping[str, Any] | None = None,
+        *,
+        duplicate_share: float | None = None,
     ) -> QualityContract:
         """A contract from a stored schema and/or profile (JSON text or parsed).
 
         Either alone is enough: the profile carries each column's type and
         null count; the schema alone gives names, types and nullability.
+        ``duplicate_share``: the reference's share of duplicate rows, when known
+        (see :func:`duplicate_share`).
         """
+        share = _share(duplicate_share)
         schema_body = _load_json(schema, "schema")
         profile_body = _load_json(profile, "profile")
         if schema_body is not None and schema_body.get("format") != SCHEMA_FORMAT:
@@ -227,9 +237,10 @@ class QualityContract:
         if profile_body is not None:
             rows = int(profile_body.get("rows", 0))
             columns = tuple(_column_from_profile(c, rows) for c in profile_body["columns"])
-            return cls(columns=columns, rows=rows)
+            return cls(columns=columns, rows=rows, duplicate_share=share)
         if schema_body is not None:
             return cls(
+                duplicate_share=share,
                 columns=tuple(
                     ColumnContract(
                         name=str(c["name"]),
@@ -238,7 +249,7 @@ class QualityContract:
                         null_rate=None if c.get("nullable", True) else 0.0,
                     )
                     for c in schema_body["columns"]
-                )
+                ),
             )
         raise InvalidArgument("A quality contract needs a schema or a profile; neither was given")
 
@@ -274,7 +285,51 @@ class QualityContract:
         }
         # Through JSON, so a contract from data equals one from the stored profile.
         profile = json.loads(json.dumps(profile_table(table), allow_nan=False))
-        return cls.from_profile(schema, profile)
+        return cls.from_profile(schema, profile, duplicate_share=_duplicate_share(table))
+
+
+def duplicate_share(data: object) -> float | None:
+    """The share of rows of ``data`` that repeat an earlier row (over every column).
+
+    Stored with a reference's contract, so that the ``duplicate_rows`` check
+    compares a window with the duplicates the reference already had. None when
+    the data has no rows or no columns, or its rows cannot be compared.
+
+    >>> import pandas as pd
+    >>> duplicate_share(pd.DataFrame({"a": [1, 1, 2, 3], "b": ["x", "x", "y", "y"]}))
+    0.25
+    """
+    return _duplicate_share(canonical_table(data))
+
+
+def _duplicate_share(table: Any) -> float | None:
+    rows = int(table.num_rows)
+    if not rows:
+        return None
+    distinct = _distinct_rows(table, table.column_names)
+    if isinstance(distinct, str):
+        return None
+    return (rows - distinct) / rows
+
+
+def _distinct_rows(table: Any, keys: Sequence[str]) -> int | str:
+    """How many distinct rows ``table`` has over ``keys``, or why they cannot be compared."""
+    import pyarrow as pa
+
+    if not keys:
+        return "there are no columns to compare"
+    try:
+        return int(table.select(list(keys)).group_by(list(keys)).aggregate([]).num_rows)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        return f"rows cannot be compared: {exc}"
+
+
+def _share(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InvalidArgument(f"duplicate_share must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def _load_json(value: str | Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:
@@ -358,15 +413,20 @@ def as_contract(reference: object) -> QualityContract:
     """Whatever names a reference, as a contract.
 
     Accepts a :class:`QualityContract`; a ``DatasetVersion`` or ``Dataset``;
-    a mapping with ``"schema"`` and/or ``"profile"`` (JSON text or parsed);
-    a bare profile mapping; or reference data (a pandas DataFrame, an Arrow
-    table, a ``.csv``/``.parquet`` path), profiled on the spot.
+    a mapping with ``"schema"`` and/or ``"profile"`` (JSON text or parsed),
+    and optionally ``"duplicate_share"``; a bare profile mapping; or reference
+    data (a pandas DataFrame, an Arrow table, a ``.csv``/``.parquet`` path),
+    profiled on the spot.
     """
     if isinstance(reference, QualityContract):
         return reference
     if isinstance(reference, Mapping):
         if "schema" in reference or "profile" in reference:
-            return QualityContract.from_profile(reference.get("schema"), reference.get("profile"))
+            return QualityContract.from_profile(
+                reference.get("schema"),
+                reference.get("profile"),
+                duplicate_share=reference.get("duplicate_share"),
+            )
         if reference.get("format") == PROFILE_FORMAT:
             return QualityContract.from_profile(None, reference)
         if reference.get("format") == SCHEMA_FORMAT:
@@ -590,7 +650,8 @@ def check_quality(
             observed=str(table.schema.field(name).type),
         )
     if rows and out.wants(Check.DUPLICATE_ROWS):
-        _duplicates(out, table, [n for n in present if n not in config.ignore_columns])
+        keys = [n for n in present if n not in config.ignore_columns]
+        _duplicates(out, table, keys, contract.duplicate_share)
     return QualityReport(
         issues=tuple(out.issues),
         skipped=tuple(out.skipped),
@@ -795,30 +856,37 @@ def _check_constant(out: _Collector, col: ColumnContract, values: Any) -> None:
         )
 
 
-def _duplicates(out: _Collector, table: Any, names: Iterable[str]) -> None:
-    import pyarrow as pa
-
-    keys = list(names)
+def _duplicates(
+    out: _Collector, table: Any, keys: Sequence[str], reference_share: float | None
+) -> None:
+    """Duplicates above what the reference had: a reference with 3% repeated rows
+    (event logs, coarse features) makes 3% in a window normal, not news."""
     if not keys:
         return
-    try:
-        distinct = table.select(keys).group_by(keys).aggregate([]).num_rows
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        out.skip(Check.DUPLICATE_ROWS, None, f"rows cannot be compared: {exc}")
+    distinct = _distinct_rows(table, keys)
+    if isinstance(distinct, str):
+        out.skip(Check.DUPLICATE_ROWS, None, distinct)
         return
     rows = table.num_rows
     duplicated = rows - distinct
-    if not duplicated:
-        return
+    tolerance = out.config.max_duplicate_share
     share = duplicated / rows
-    severity = Severity.WARNING if share > out.config.max_duplicate_share else Severity.INFO
+    if not duplicated or (reference_share is not None and share <= reference_share):
+        return
+    limit = tolerance if reference_share is None else reference_share + tolerance
+    severity = Severity.WARNING if share > limit else Severity.INFO
+    expected: dict[str, float] = {"max_share": limit}
+    reference = ""
+    if reference_share is not None:
+        expected["reference_share"] = reference_share
+        reference = f"; reference: {_pct(reference_share)}"
     out.add(
         Check.DUPLICATE_ROWS,
         None,
         severity,
-        f"{_pct(share)} of rows are duplicates of another row ({duplicated} of {rows})",
+        f"{_pct(share)} of rows are duplicates of another row ({duplicated} of {rows}{reference})",
         observed={"share": share, "rows": duplicated},
-        expected={"max_share": out.config.max_duplicate_share},
+        expected=expected,
     )
 
 
@@ -834,4 +902,5 @@ __all__ = [
     "SkippedCheck",
     "as_contract",
     "check_quality",
+    "duplicate_share",
 ]

@@ -29,12 +29,11 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable
 from email.message import EmailMessage
-
-import httpx
-import tenacity
+from typing import TYPE_CHECKING
 
 from moorline.monitoring.alerts import Notification
 from moorline.monitoring.channels import (
@@ -44,6 +43,9 @@ from moorline.monitoring.channels import (
     EmailChannel,
     HttpRequest,
 )
+
+if TYPE_CHECKING:  # imported on the first delivery: most processes never send one
+    import httpx
 
 log = logging.getLogger("moorline.alerts")
 
@@ -77,14 +79,25 @@ class AlertSender:
     ) -> None:
         self._settings = settings or DeliverySettings()
         self._sleep = sleep
-        self._client = httpx.Client(follow_redirects=False, trust_env=False)
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
 
     @property
     def settings(self) -> DeliverySettings:
         return self._settings
 
     def close(self) -> None:
-        self._client.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+
+    def _http(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                import httpx
+
+                self._client = httpx.Client(follow_redirects=False, trust_env=False)
+            return self._client
 
     def __enter__(self) -> AlertSender:
         return self
@@ -131,6 +144,8 @@ class AlertSender:
         notification: Notification,
         attempt_once: Callable[[float], int],
     ) -> DeliveryResult:
+        import tenacity
+
         settings = self._settings
         started = time.monotonic()
         attempts = 0
@@ -181,8 +196,10 @@ class AlertSender:
     # -- one attempt ------------------------------------------------------------------
 
     def _post_once(self, request: HttpRequest, timeout: float) -> int:
+        import httpx
+
         try:
-            with self._client.stream(
+            with self._http().stream(
                 "POST",
                 request.url,
                 content=request.body,

@@ -11,7 +11,9 @@
   frame.
 - ``/ui/monitors/{name}/results/{result_id}/report``: the stored drift report
   of one result as the self-contained page of
-  :func:`moorline.monitoring.html.render_html` (no script, no network).
+  :func:`moorline.monitoring.html.render_html` (no script, no network), with
+  each column's reference and current distributions drawn from the compact
+  histograms the result keeps.
 
 Every page answers JSON with ``?format=json`` (or a ``.json`` path, as on the
 registry pages: see :mod:`.registry_links`). The pages only read: runs
@@ -63,8 +65,6 @@ RESULTS_PAGE_SIZE: Final = 25
 CHART_COLUMNS: Final = len(PALETTE) - 1
 PERFORMANCE_CHARTS: Final = 6
 NOTIFICATIONS_SHOWN: Final = 50
-#: How many results the report route looks through for an id (newest first).
-REPORT_SEARCH: Final = 20_000
 _HOUR: Final = 3_600_000
 THRESHOLD_COLOR: Final = "#9ca3af"
 SEVERITY_COLORS: Final = {"critical": "#dc2626", "warning": "#d97706", "info": "#2563eb"}
@@ -169,7 +169,7 @@ def _firing(states: Mapping[str, AlertState]) -> list[AlertState]:
 def _monitor_row(services: Services, monitor: Monitor) -> dict[str, Any]:
     latest = services.monitors.results(monitor.name, max_results=1).items
     last = latest[0] if latest else None
-    states = services.monitors.store.get_alert_states(monitor.name)
+    states = services.monitors.alert_states(monitor.name)
     return {
         "name": monitor.name,
         "model": monitor.model,
@@ -380,7 +380,7 @@ def monitor_page(services: Services, ui: Renderer, request: Request) -> Response
         monitor = service.get(name)
         page = service.results(name, max_results=page_size, page_token=token)
         newest = service.results(name, max_results=CHART_RESULTS).items
-        states = service.store.get_alert_states(name)
+        states = service.alert_states(name)
     except MoorlineError as exc:
         return respond_error(ui, request, exc)
     history = list(reversed(newest))  # oldest first, as charts read
@@ -433,19 +433,8 @@ def monitor_page(services: Services, ui: Renderer, request: Request) -> Response
 
 
 def find_result(services: Services, name: str, result_id: int) -> MonitorResult:
-    """Result ``result_id`` of monitor ``name``, looked for among its newest results."""
-    token: str | None = None
-    seen = 0
-    while seen < REPORT_SEARCH:
-        page = services.monitors.results(name, max_results=1000, page_token=token)
-        for result in page.items:
-            if result.id == result_id:
-                return result
-        seen += len(page.items)
-        token = page.next_page_token
-        if token is None:
-            break
-    raise NotFound(f"Monitor {name!r} has no result {result_id} among its newest {REPORT_SEARCH}")
+    """Result ``result_id`` of monitor ``name`` (NotFound when another monitor ran it)."""
+    return services.monitors.result(result_id, monitor=name)
 
 
 def report_page(services: Services, ui: Renderer, request: Request) -> Response:

@@ -130,6 +130,17 @@ class SqlMonitorStore(SqlStoreBase):
             token = encode_token({"run_at": last.run_at, "id": last.id})
         return Page(items=tuple(items), next_page_token=token)
 
+    def get_result(self, result_id: int) -> MonitorResult:
+        """Result ``result_id`` of whichever monitor ran it; NotFound when there is none."""
+        valid = isinstance(result_id, int) and not isinstance(result_id, bool)
+        if not valid or not 0 < result_id < 2**63:
+            raise InvalidArgument(f"Invalid result id {result_id!r}: expected a positive integer")
+        with self._read() as conn:
+            row = conn.execute(select(_r.c.document).where(_r.c.id == result_id)).first()
+        if row is None:
+            raise NotFound(f"No monitor result with id {result_id}")
+        return MonitorResult.from_dict({**json.loads(row.document), "id": result_id})
+
     def last_run_at(self, name: str) -> int | None:
         with self._read() as conn:
             value = conn.execute(select(func.max(_r.c.run_at)).where(_r.c.monitor == name)).scalar()
