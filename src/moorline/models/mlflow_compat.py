@@ -193,17 +193,28 @@ def write_mlflow_files(
 
 def read_mlmodel(path: Path) -> dict[str, Any]:
     """The parsed ``MLmodel`` file of the model folder ``path``."""
-    import yaml
-
     file = path / MLMODEL_FILE
     if file.stat().st_size > MAX_MLMODEL_BYTES:
         raise InvalidArgument(f"{MLMODEL_FILE} of {path} is larger than {MAX_MLMODEL_BYTES} bytes")
+    return parse_mlmodel(file.read_bytes(), where=str(path))
+
+
+def parse_mlmodel(data: bytes, *, where: str) -> dict[str, Any]:
+    """An ``MLmodel`` file's content, parsed (``where`` names the model in errors).
+
+    >>> parse_mlmodel(b"flavors: {python_function: {}}", where="m")["flavors"]
+    {'python_function': {}}
+    """
+    import yaml
+
+    if len(data) > MAX_MLMODEL_BYTES:
+        raise InvalidArgument(f"{MLMODEL_FILE} of {where} is larger than {MAX_MLMODEL_BYTES} bytes")
     try:
-        doc = yaml.safe_load(file.read_text())
+        doc = yaml.safe_load(data.decode())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"{MLMODEL_FILE} of {path} is not valid YAML: {exc}") from exc
+        raise InvalidArgument(f"{MLMODEL_FILE} of {where} is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("flavors"), dict):
-        raise InvalidArgument(f"{MLMODEL_FILE} of {path} has no flavors")
+        raise InvalidArgument(f"{MLMODEL_FILE} of {where} has no flavors")
     return doc
 
 

@@ -2,10 +2,11 @@
 
 A :class:`Monitor` names a registered model, a *reference* (a logged dataset
 version, or a CSV/Parquet file), a *current source* (the latest version of a
-dataset name, a file, or a SQL query), an optional cron schedule, the checks
-to run (drift, data quality, performance), the alert rules evaluated on each
-result and the channels their notifications go to. Each run produces a
-:class:`MonitorResult`, kept as a time series per monitor.
+dataset name, a file, a SQL query, or what a deployment answered lately), an
+optional cron schedule, the checks to run (drift, data quality, performance),
+the alert rules evaluated on each result and the channels their notifications
+go to. Each run produces a :class:`MonitorResult`, kept as a time series per
+monitor.
 
 These are plain records with a stable JSON form (``to_dict``/``from_dict``);
 the ports say what a store (:class:`MonitorStore`) and a reader of windows
@@ -96,7 +97,81 @@ class SqlSource:
         return {"kind": "sql", "query": self.query, "uri": self.uri}
 
 
-Source = DatasetSource | FileSource | SqlSource
+#: Longest window of logged predictions a monitor reads (a year).
+MAX_WINDOW_SECONDS: Final = 366 * 86400
+
+
+#: The columns a window of logged predictions adds to say where each row came from.
+PREDICTION_METADATA_COLUMNS: Final = ("model_version", "prediction_id", "timestamp")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PredictionsSource:
+    """What deployment ``deployment`` answered in the last ``window_seconds`` (of
+    ``version`` only, when given), with the ground truth that came back as
+    feedback, read from the prediction log as one row per predicted row.
+
+    Input columns are named as the logged request named them, else by
+    ``columns``, else ``input_0..input_{n-1}``; the answer is column
+    ``prediction`` (one column per field when answers are records); ``label``
+    holds the feedback label (null until it arrives). ``model_version``,
+    ``prediction_id`` and ``timestamp`` say where each row came from. Shadow
+    answers and failed requests are left out.
+
+    >>> s = PredictionsSource(deployment="churn-prod", window_seconds=3600, version=2)
+    >>> s.describe()
+    'predictions:churn-prod v2 (last 3600 s)'
+    >>> source_from_dict(s.to_dict()) == s
+    True
+    """
+
+    deployment: str
+    window_seconds: int = 86400
+    version: int | None = None
+    columns: tuple[str, ...] | None = None
+    label: str = "label"
+    prediction: str = "prediction"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.deployment, str) or not self.deployment.strip():
+            raise InvalidArgument("A predictions source names a deployment")
+        w = self.window_seconds
+        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_WINDOW_SECONDS:
+            raise InvalidArgument(
+                f"window_seconds must be an integer in [1, {MAX_WINDOW_SECONDS}], got {w!r}"
+            )
+        v = self.version
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise InvalidArgument(f"version must be a model version number (1 or more), got {v!r}")
+        if self.columns is not None:
+            columns = tuple(self.columns)
+            if not all(isinstance(c, str) and c for c in columns):
+                raise InvalidArgument("columns must be non-empty column names")
+            object.__setattr__(self, "columns", columns)
+        for what in ("label", "prediction"):
+            value = getattr(self, what)
+            if not isinstance(value, str) or not value:
+                raise InvalidArgument(f"{what} must be a non-empty column name")
+        if self.label == self.prediction:
+            raise InvalidArgument("label and prediction must be different columns")
+
+    def describe(self) -> str:
+        version = "" if self.version is None else f" v{self.version}"
+        return f"predictions:{self.deployment}{version} (last {self.window_seconds} s)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "predictions",
+            "deployment": self.deployment,
+            "window_seconds": self.window_seconds,
+            "version": self.version,
+            "columns": None if self.columns is None else list(self.columns),
+            "label": self.label,
+            "prediction": self.prediction,
+        }
+
+
+Source = DatasetSource | FileSource | SqlSource | PredictionsSource
 
 
 def source_from_dict(data: Mapping[str, Any]) -> Source:
@@ -107,7 +182,19 @@ def source_from_dict(data: Mapping[str, Any]) -> Source:
         return FileSource(path=str(data["path"]))
     if kind == "sql":
         return SqlSource(query=str(data["query"]), uri=str(data["uri"]))
-    raise InvalidArgument(f"Unknown monitor source kind {kind!r}: use dataset, file or sql")
+    if kind == "predictions":
+        columns = data.get("columns")
+        return PredictionsSource(
+            deployment=str(data["deployment"]),
+            window_seconds=data.get("window_seconds", 86400),
+            version=data.get("version"),
+            columns=None if columns is None else tuple(columns),
+            label=data.get("label", "label"),
+            prediction=data.get("prediction", "prediction"),
+        )
+    raise InvalidArgument(
+        f"Unknown monitor source kind {kind!r}: use dataset, file, sql or predictions"
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -306,10 +393,10 @@ class Monitor:
         validate_monitor_name(self.name)
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidArgument(f"Monitor {self.name!r} needs a registered model name")
-        if isinstance(self.reference, SqlSource):
+        if isinstance(self.reference, SqlSource | PredictionsSource):
             raise InvalidArgument(
                 f"Monitor {self.name!r}: the reference is a dataset version or a file, "
-                "not a SQL query"
+                "not a SQL query or logged predictions"
             )
         if self.drift is None and self.quality is None and self.performance is None:
             raise InvalidArgument(f"Monitor {self.name!r} has no check to run")
@@ -347,8 +434,10 @@ class Monitor:
     def from_dict(cls, data: Mapping[str, Any]) -> Monitor:
         name = str(data["name"])
         reference = source_from_dict(data["reference"])
-        if isinstance(reference, SqlSource):
-            raise InvalidArgument(f"Monitor {name!r}: a SQL query cannot be the reference")
+        if isinstance(reference, SqlSource | PredictionsSource):
+            raise InvalidArgument(
+                f"Monitor {name!r}: a SQL query or logged predictions cannot be the reference"
+            )
         drift, quality, perf = data.get("drift"), data.get("quality"), data.get("performance")
         return cls(
             name=name,
@@ -498,6 +587,8 @@ class MonitorStore(Protocol):
         self, name: str, *, max_results: int, page_token: str | None = None
     ) -> Page[MonitorResult]: ...
 
+    def get_result(self, result_id: int) -> MonitorResult: ...
+
     def get_alert_states(self, name: str) -> dict[str, AlertState]: ...
 
     def put_alert_states(self, name: str, states: Mapping[str, AlertState]) -> None: ...
@@ -527,6 +618,7 @@ __all__ = [
     "MonitorStatus",
     "MonitorStore",
     "PerformanceCheck",
+    "PredictionsSource",
     "Source",
     "SqlSource",
     "Window",

@@ -14,23 +14,32 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from moorline.core.paging import Page
 from moorline.errors import InvalidArgument, MoorlineError, NotFound
 from moorline.monitoring.alerts import AlertState, AlertStatus, Notification, evaluate
+from moorline.monitoring.channels import Channel
 from moorline.monitoring.monitors import (
+    PREDICTION_METADATA_COLUMNS,
     AlertSenderPort,
     DatasetSource,
     Monitor,
     MonitorResult,
     MonitorStatus,
     MonitorStore,
+    PredictionsSource,
+    SqlSource,
     Window,
     WindowSource,
+    _hide_password,
+    channel_from_dict,
+    channel_to_dict,
     delivery_record,
     validate_monitor_name,
 )
@@ -44,6 +53,38 @@ log = logging.getLogger("moorline.monitors")
 PROFILE_PREFIX: Final = "monitoring/references"
 RESULTS_DEFAULT: Final = 100
 RESULTS_LIMIT: Final = 1000
+#: What a monitor's credentials read as when shown (``Monitor.to_dict(redact=True)``);
+#: sent back in an update, it keeps the stored value.
+REDACTED: Final = "***"
+
+
+class Monitors(Protocol):
+    """The monitor use cases the shells call, whoever computes them.
+
+    :class:`MonitorService` runs them over a local store;
+    ``moorline.store.rest.monitors.RestMonitorService`` asks a moorline server,
+    which runs monitors, computes and stores their results itself.
+    """
+
+    def create(self, monitor: Monitor) -> Monitor: ...
+
+    def update(self, monitor: Monitor) -> Monitor: ...
+
+    def get(self, name: str) -> Monitor: ...
+
+    def list_monitors(self) -> list[Monitor]: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def run(self, name: str) -> MonitorResult: ...
+
+    def results(
+        self, name: str, *, max_results: int | None = None, page_token: str | None = None
+    ) -> Page[MonitorResult]: ...
+
+    def result(self, result_id: int, *, monitor: str | None = None) -> MonitorResult: ...
+
+    def alert_states(self, name: str) -> dict[str, AlertState]: ...
 
 
 def profile_key(digest: str) -> str:
@@ -129,21 +170,30 @@ class MonitorService:
 
     def create(self, monitor: Monitor) -> Monitor:
         """Store a new monitor (its model must exist; its schedule must parse)."""
-        return self._store.create_monitor(self._checked(monitor, created=True))
+        monitor = keep_secrets(monitor, None)  # refuses a redacted credential
+        return self._store.create_monitor(self._checked(monitor, created_at=None))
 
     def update(self, monitor: Monitor) -> Monitor:
-        return self._store.update_monitor(self._checked(monitor, created=False))
+        """Replace monitor ``monitor.name``'s configuration (it keeps its creation time).
 
-    def _checked(self, monitor: Monitor, *, created: bool) -> Monitor:
-        from dataclasses import replace
+        A credential sent back as shown (a channel's placeholder from
+        :func:`monitor_from_shown`, a SQL source's password ``***``) keeps the
+        stored value, so a configuration read, edited and written back loses
+        no secret.
+        """
+        stored = self.get(monitor.name)
+        merged = keep_secrets(monitor, stored)
+        return self._store.update_monitor(self._checked(merged, created_at=stored.created_at))
 
+    def _checked(self, monitor: Monitor, *, created_at: int | None) -> Monitor:
+        _check_baseline(monitor)
         if self._model_exists is not None:
             self._model_exists(monitor.model)
         now = self._clock()
         return replace(
             monitor,
             schedule=validate_schedule(monitor.schedule),
-            created_at=now if created else monitor.created_at,
+            created_at=now if created_at is None else created_at,
             updated_at=now,
         )
 
@@ -165,6 +215,20 @@ class MonitorService:
             raise InvalidArgument(f"max_results must be between 1 and {RESULTS_LIMIT}")
         self.get(name)
         return self._store.list_results(name, max_results=size, page_token=page_token)
+
+    def result(self, result_id: int, *, monitor: str | None = None) -> MonitorResult:
+        """Result ``result_id``; with ``monitor``, NotFound unless that monitor ran it."""
+        if monitor is not None:
+            validate_monitor_name(monitor)
+        found = self._store.get_result(result_id)
+        if monitor is not None and found.monitor != monitor:
+            raise NotFound(f"Monitor {monitor!r} has no result {result_id}")
+        return found
+
+    def alert_states(self, name: str) -> dict[str, AlertState]:
+        """The alert states of monitor ``name``, by deduplication key."""
+        self.get(name)
+        return self._store.get_alert_states(name)
 
     # -- scheduling -----------------------------------------------------------------
 
@@ -224,8 +288,6 @@ class MonitorService:
             error="; ".join(errors) or None,
         )
         result = self._alert(monitor, result, errors)
-        from dataclasses import replace
-
         result = replace(result, duration_ms=round((time.monotonic() - started) * 1000))
         return self._store.append_result(result)
 
@@ -239,8 +301,6 @@ class MonitorService:
             return None
 
     def _alert(self, monitor: Monitor, result: MonitorResult, errors: list[str]) -> MonitorResult:
-        from dataclasses import replace
-
         previous = self._store.get_alert_states(monitor.name)
         states: dict[str, AlertState] = dict(previous)
         notes: list[Notification] = []
@@ -326,6 +386,7 @@ class MonitorService:
 
     def _build_reference(self, digest: str, window: Window) -> _Loaded:
         from moorline.monitoring.profile import ReferenceProfile
+        from moorline.monitoring.quality import duplicate_share
         from moorline.tracking.datasets import (
             canonical_table,
             dataset_schema,
@@ -339,6 +400,8 @@ class MonitorService:
         contract = {
             "schema": schema_json(dataset_schema(table)),
             "profile": profile_json(profile_table(table)),
+            # Duplicate rows are judged against the reference's own share.
+            "duplicate_share": duplicate_share(table),
         }
         self._artifacts.put(profile_key(digest), iter([profile.to_bytes()]))
         self._artifacts.put(contract_key(digest), iter([json.dumps(contract).encode()]))
@@ -358,9 +421,10 @@ class MonitorService:
         columns = [c for c in wanted if c in present]
         if not columns:
             raise InvalidArgument("no column of the reference is in the current window")
+        frame = window.table.select(columns).to_pandas()
         report = compute_drift(
             ref.profile,
-            window.table.select(columns).to_pandas(),
+            frame,
             preset=check.preset,  # type: ignore[arg-type]
             columns=None if check.column_mapping else columns,
             column_mapping=check.column_mapping,
@@ -368,14 +432,39 @@ class MonitorService:
             per_column_threshold=dict(check.per_column_threshold) or None,
             drift_share=check.drift_share,
         )
-        return dict(report.to_dict())
+        document = dict(report.to_dict())
+        # Compact histograms of both sides, so the stored report can draw them.
+        from moorline.monitoring.html import stored_distributions
+
+        try:
+            document["distributions"] = stored_distributions(document, ref.profile, frame)
+        except Exception:  # the report stands without its pictures
+            log.warning("monitor %s: distributions not kept", monitor.name, exc_info=True)
+        return document
 
     def _quality(self, monitor: Monitor, ref: _Loaded, window: Window) -> dict[str, Any] | None:
-        if monitor.quality is None:
+        config = monitor.quality
+        if config is None:
             return None
-        from moorline.monitoring.quality import check_quality
+        from moorline.monitoring.quality import as_contract, check_quality
 
-        return dict(check_quality(dict(ref.contract), window.table, monitor.quality).to_dict())
+        contract = as_contract(dict(ref.contract))
+        perf = monitor.performance
+        if perf is not None and contract.column(perf.prediction) is None:
+            # The model's output is in the window, not in the training data: not news.
+            config = replace(config, ignore_columns=config.ignore_columns | {perf.prediction})
+        current = monitor.current
+        if isinstance(current, PredictionsSource):
+            # A window of logged predictions carries where each row came from and the
+            # model's answer and label: columns the training data never had, by design.
+            added = {
+                current.label,
+                current.prediction,
+                *PREDICTION_METADATA_COLUMNS,
+            }
+            extra = {c for c in added if contract.column(c) is None}
+            config = replace(config, ignore_columns=config.ignore_columns | extra)
+        return dict(check_quality(contract, window.table, config).to_dict())
 
     def _performance(self, monitor: Monitor, window: Window) -> dict[str, Any] | None:
         check = monitor.performance
@@ -400,15 +489,136 @@ class MonitorService:
         return out
 
 
+#: What stands for a hidden credential in a monitor read back in its shown form
+#: (:func:`monitor_from_shown`): each passes its field's validation, and goes back
+#: as :data:`REDACTED` ("keep the stored value") when the monitor is sent again.
+PLACEHOLDERS: Final = {
+    "secret": "***redacted-secret***",
+    "webhook_url": "https://redacted.invalid/***",
+    "routing_key": "REDACTED" + "0" * 24,
+    "password": REDACTED,
+}
+
+
+def monitor_from_shown(data: Mapping[str, Any]) -> Monitor:
+    """A monitor from its shown form (``Monitor.to_dict(redact=True)``, as a server
+    answers, or a request sends back), each channel credential shown as
+    :data:`REDACTED` replaced by its placeholder (:data:`PLACEHOLDERS`).
+
+    >>> hook = {"type": "webhook", "name": "w", "url": "http://h/", "secret": "***"}
+    >>> monitor = monitor_from_shown({
+    ...     "name": "m", "model": "x", "reference": {"kind": "file", "path": "r.csv"},
+    ...     "current": {"kind": "file", "path": "c.csv"}, "drift": {}, "channels": [hook]})
+    >>> monitor.channels[0].secret == PLACEHOLDERS["secret"]
+    True
+    >>> sendable(monitor)["channels"][0]["secret"]
+    '***'
+    """
+    channels = [
+        {k: PLACEHOLDERS[k] if k in PLACEHOLDERS and v == REDACTED else v for k, v in c.items()}
+        for c in data.get("channels") or ()
+    ]
+    return Monitor.from_dict({**data, "channels": channels})
+
+
+def sendable(monitor: Monitor) -> dict[str, Any]:
+    """``monitor.to_dict()`` with every placeholder back to :data:`REDACTED`, so that
+    a monitor read from a server, changed and sent back keeps its stored credentials."""
+    out = monitor.to_dict()
+    out["channels"] = [
+        {k: REDACTED if k in PLACEHOLDERS and v == PLACEHOLDERS[k] else v for k, v in c.items()}
+        for c in out["channels"]
+    ]
+    return out
+
+
+def keep_secrets(monitor: Monitor, stored: Monitor | None) -> Monitor:
+    """``monitor`` with every credential that stands for a stored one (a channel's
+    placeholder, a SQL source's password :data:`REDACTED`) taken from ``stored``.
+
+    A channel is matched by type and name; a SQL source's password when the
+    rest of its URL is unchanged. A placeholder with nothing stored to take
+    it from (``stored`` is None for a new monitor) is refused: the monitor
+    would send it.
+    """
+    kept = {} if stored is None else {(c.channel_type, c.name): c for c in stored.channels}
+    channels = tuple(_kept_channel(c, kept, monitor.name) for c in monitor.channels)
+    current = monitor.current
+    if isinstance(current, SqlSource) and _hides_password(current.uri):
+        previous = None if stored is None else stored.current
+        if not isinstance(previous, SqlSource) or _hide_password(previous.uri) != current.uri:
+            raise InvalidArgument(
+                f"Monitor {monitor.name!r}: the SQL source's URL has the password "
+                f"{REDACTED!r}, which stands for a stored value, but no stored source has "
+                "this URL: send the real password"
+            )
+        current = replace(current, uri=previous.uri)
+    return replace(monitor, channels=channels, current=current)
+
+
+def _hides_password(uri: str) -> bool:
+    return f":{REDACTED}@" in uri
+
+
+def _kept_channel(
+    channel: Channel, stored: Mapping[tuple[str, str], Channel], monitor: str
+) -> Channel:
+    sent = channel_to_dict(channel)
+    hidden = [k for k, v in sent.items() if k in PLACEHOLDERS and v == PLACEHOLDERS[k]]
+    if not hidden:
+        return channel
+    old = stored.get((channel.channel_type, channel.name))
+    if old is None:
+        raise InvalidArgument(
+            f"Monitor {monitor!r}: {channel.channel_type} channel {channel.name!r} has "
+            f"{', '.join(hidden)} {REDACTED!r}, which stands for a stored value, but the "
+            "monitor has no such channel yet: send the real value"
+        )
+    previous = channel_to_dict(old)
+    return channel_from_dict({**sent, **{k: previous[k] for k in hidden}})
+
+
+def _check_baseline(monitor: Monitor) -> None:
+    """A baseline names metrics its task computes (a typo would never be compared)."""
+    check = monitor.performance
+    if check is None:
+        return
+    from moorline.monitoring.performance import CLASSIFICATION_METRICS, REGRESSION_METRICS
+
+    known = CLASSIFICATION_METRICS if check.task == "classification" else REGRESSION_METRICS
+    unknown = sorted(set(check.baseline) - set(known))
+    if unknown:
+        raise InvalidArgument(
+            f"Monitor {monitor.name!r}: the {check.task} baseline names unknown metric(s) "
+            f"{', '.join(unknown)}; use {', '.join(known)}"
+        )
+    if not math.isfinite(check.tolerance) or check.tolerance < 0:
+        raise InvalidArgument(
+            f"Monitor {monitor.name!r}: the performance tolerance must be a number >= 0, "
+            f"got {check.tolerance!r}"
+        )
+    bad = sorted(k for k, v in check.baseline.items() if not math.isfinite(v))
+    if bad:
+        raise InvalidArgument(
+            f"Monitor {monitor.name!r}: baseline value(s) of {', '.join(bad)} must be finite"
+        )
+
+
 def _message(what: str, exc: BaseException) -> str:
     text = exc.message if isinstance(exc, MoorlineError) else str(exc)
     return f"{what} failed: {type(exc).__name__}: {text}".strip()
 
 
 __all__ = [
+    "PLACEHOLDERS",
+    "REDACTED",
     "MonitorService",
+    "Monitors",
     "contract_key",
+    "keep_secrets",
+    "monitor_from_shown",
     "previous_fire",
     "profile_key",
+    "sendable",
     "validate_schedule",
 ]

@@ -9,9 +9,11 @@ append-only and written in batches off the request path.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from moorline.registry.ports import Change
+from moorline.serving.canaries import CanaryRecord, CanaryStatus
 from moorline.serving.models import (
     Consumer,
     Deployment,
@@ -117,3 +119,77 @@ class PredictionStore(ABC):
     @abstractmethod
     def undeclared_callers(self, deployment: str, *, since: int) -> dict[str, int]:
         """Caller descriptions (no consumer key) -> request count, from the log."""
+
+
+class CanaryStore(ABC):
+    """Managed canaries (:mod:`moorline.serving.canaries`): one row per canary,
+    at most one ``running`` per deployment.
+
+    The rows hold the controller's state, not the traffic: the deployment's
+    own revisions (audited) say what answered. A change of status is a
+    compare-and-set on ``running``, so two controllers cannot end one canary
+    twice.
+    """
+
+    @abstractmethod
+    def add_canary(self, record: CanaryRecord) -> CanaryRecord:
+        """Store a new ``running`` canary.
+
+        Raises Conflict if its deployment has a running canary already,
+        AlreadyExists if its id is taken, InvalidArgument if it is not running.
+        """
+
+    @abstractmethod
+    def get_canary(self, canary_id: str) -> CanaryRecord:
+        """Raises NotFound."""
+
+    @abstractmethod
+    def running_canary(self, deployment: str) -> CanaryRecord | None:
+        """The running canary of ``deployment``, or None."""
+
+    @abstractmethod
+    def list_canaries(
+        self,
+        *,
+        deployment: str | None = None,
+        status: CanaryStatus | None = None,
+        limit: int = 100,
+    ) -> list[CanaryRecord]:
+        """Canaries (of ``deployment``, in ``status``), newest first (by start)."""
+
+    @abstractmethod
+    def update_canary(
+        self,
+        canary_id: str,
+        *,
+        now: int,
+        revision: int | None = None,
+        started_at: int | None = None,
+        last_verdict: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Change what is given of a running canary (``updated_at`` = ``now``).
+
+        False when it is not running any more; NotFound when there is no such canary.
+        """
+
+    @abstractmethod
+    def finish_canary(
+        self,
+        canary_id: str,
+        *,
+        status: CanaryStatus,
+        now: int,
+        reason: str,
+        ended_revision: int | None = None,
+        last_verdict: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """End a running canary with ``status`` (not ``running``).
+
+        False when it had ended already; NotFound when there is no such canary.
+        """
+
+    @abstractmethod
+    def discard_canary(self, canary_id: str) -> None:
+        """Delete a canary whose traffic change never happened (its start was
+        refused). Raises NotFound."""

@@ -19,7 +19,13 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from moorline.core.clock import now_ms
-from moorline.errors import Conflict, InvalidArgument, NotFound, Unauthenticated
+from moorline.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from moorline.registry.models import AuditDraft, EventDraft
 from moorline.registry.ports import Change
 from moorline.serving.models import (
@@ -223,9 +229,12 @@ class DeploymentService:
         reason: str = "",
         to_revision: int | None = None,
         override: bool = False,
+        expected_revision: int | None = None,
     ) -> Deployment:
         """Restore the policy and settings of the revision before the current one
-        (or of ``to_revision``), atomically, as a new revision."""
+        (or of ``to_revision``), atomically, as a new revision. With
+        ``expected_revision``, only if the deployment is still at that revision
+        (Conflict otherwise), so two controllers cannot roll back twice."""
         current = self.get(name)
         history = self._store.policy_history(name, limit=10_000)
         if to_revision is None:
@@ -246,7 +255,7 @@ class DeploymentService:
             actor=actor,
             reason=reason,
             override=override,
-            expected_revision=current.revision,
+            expected_revision=current.revision if expected_revision is None else expected_revision,
             restored=target.revision,
         )
 
@@ -340,7 +349,7 @@ class DeploymentService:
                         f"that consumer {c.name!r} (owner {c.owner}) relies on"
                     )
         if problems and not override:
-            raise Conflict(
+            raise PermissionDenied(
                 f"Model {model!r}: " + "; ".join(problems) + ". Pass override (--override) "
                 "with a reason to route traffic to it anyway"
             )
