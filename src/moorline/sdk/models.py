@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from moorline.core.blobs import clean_key
 from moorline.errors import AlreadyExists, IntegrityError, InvalidArgument, MoorlineError, NotFound
+from moorline.registry.locate import (
+    TAG_ARTIFACT_PATH,
+    TAG_MANIFEST_SHA256,
+    ModelLocation,
+    locate_model,
+)
 from moorline.sdk._session import SESSION
 
 if TYPE_CHECKING:
@@ -42,18 +47,23 @@ if TYPE_CHECKING:
     from moorline.models.packaging import SavedModel
     from moorline.models.signature import Signature
     from moorline.registry.models import ModelVersion
-    from moorline.tracking.models import LoggedModel, Run
+    from moorline.tracking.models import Run
 
-#: Tags a logged model (and a registered version) carries.
+#: Tags a logged model (and a registered version) carries (the manifest's digest and
+#: the artifact path are defined with the URI rules, in ``moorline.registry.locate``).
 TAG_FLAVOR = "moorline.model.flavor"
-TAG_MANIFEST_SHA256 = "moorline.model.manifest_sha256"
-TAG_ARTIFACT_PATH = "moorline.model.artifact_path"
 TAG_EXECUTES_CODE = "moorline.model.executes_code_on_load"
 
-_RUNS_URI = re.compile(r"^runs:/(?P<run_id>[^/]+)(?:/(?P<path>.*))?$")
-_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
-#: A version's source may itself be a models:/ URI; more hops than this is a loop.
-MAX_URI_HOPS = 5
+__all__ = [
+    "TAG_ARTIFACT_PATH",
+    "TAG_EXECUTES_CODE",
+    "TAG_FLAVOR",
+    "TAG_MANIFEST_SHA256",
+    "ModelInfo",
+    "load_model",
+    "load_model_from",
+    "log_model",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,84 +262,10 @@ def _register(services: Services, info: ModelInfo, name: str) -> ModelVersion:
 # -- loading ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Target:
-    """Where a model's files are: a folder on disk, or a key in the artifact store."""
-
-    local: Path | None = None
-    key: str | None = None
-    #: manifest digests recorded by the records the URI went through
-    expected: tuple[str, ...] = ()
-
-
-def _logged_model_of_run(services: Services, run: Run, path: str) -> LoggedModel | None:
-    """The logged model named ``path`` that ``run`` produced (as MLflow 3 finds it)."""
-    for output in run.model_outputs:
-        try:
-            logged = services.tracking.get_logged_model(output.model_id)
-        except NotFound:
-            continue
-        if logged.source_run_id == run.info.run_id and path in (
-            logged.name,
-            logged.tags.get(TAG_ARTIFACT_PATH),
-        ):
-            return logged
-    return None
-
-
-def _recorded(tags: Mapping[str, str]) -> tuple[str, ...]:
-    digest = tags.get(TAG_MANIFEST_SHA256)
-    return (digest,) if digest else ()
-
-
-def _from_logged_model(services: Services, logged: LoggedModel) -> _Target:
-    from moorline.tracking.artifacts import key_from_uri
-
-    path = logged.tags.get(TAG_ARTIFACT_PATH)
-    expected = _recorded(logged.tags)
-    if path and logged.source_run_id:
-        root = services.artifacts.run_root(logged.source_run_id)
-        return _Target(key=posixpath.join(root, clean_key(path)), expected=expected)
-    return _Target(key=key_from_uri(logged.artifact_uri), expected=expected)
-
-
-def _resolve(services: Callable[[], Services], uri: str, hops: int = 0) -> _Target:
-    """Follow ``uri`` to the model's files; ``services`` opens the store only if needed."""
-    from moorline.tracking.artifacts import key_from_uri
-
-    if hops > MAX_URI_HOPS:
-        raise InvalidArgument(f"Model URI {uri!r}: more than {MAX_URI_HOPS} hops through sources")
-    runs = _RUNS_URI.match(uri)
-    if runs is not None:
-        svc = services()
-        run = svc.tracking.get_run(runs.group("run_id"))
-        path = clean_key(runs.group("path") or "", allow_root=True)
-        root = svc.artifacts.run_root(run.info.run_id)
-        key = posixpath.join(root, path) if path else root
-        logged = _logged_model_of_run(svc, run, path) if path else None
-        if svc.artifacts.list(key) or logged is None:
-            return _Target(key=key, expected=() if logged is None else _recorded(logged.tags))
-        return _from_logged_model(svc, logged)
-    if uri.startswith("models:/"):
-        svc = services()
-        rest = uri[len("models:/") :].rstrip("/")
-        if "/" not in rest and "@" not in rest:
-            return _from_logged_model(svc, svc.tracking.get_logged_model(rest))
-        version = svc.registry.resolve(uri)
-        inner = _resolve(services, version.source, hops + 1)
-        return replace(inner, expected=(*_recorded(version.tags), *inner.expected))
-    scheme = _SCHEME.match(uri)
-    name = "" if scheme is None else scheme.group("scheme").lower()
-    if name == "mlflow-artifacts":
-        return _Target(key=key_from_uri(uri))
-    if name == "file":
-        return _Target(local=Path(uri.removeprefix("file://").removeprefix("file:")))
-    if len(name) > 1:  # one letter is a Windows drive, not a scheme
-        raise InvalidArgument(
-            f"Unsupported model URI {uri!r}: use models:/<name>/<version>, models:/<name>@<alias>, "
-            "runs:/<run_id>/<path>, mlflow-artifacts:/<path> or a local folder"
-        )
-    return _Target(local=Path(uri).expanduser())
+#: Where a model's files are, and how a URI leads there: one rule, shared with the
+#: model server and serving's catalog (see :mod:`moorline.registry.locate`).
+_Target = ModelLocation
+_resolve = locate_model
 
 
 def _stage_key(
@@ -384,9 +320,6 @@ def load_model(
     >>> model.flavor, model.verified  # doctest: +SKIP
     ('sklearn', True)
     """
-    from moorline.models.digest import stage_tree
-    from moorline.models.loading import load_with_staging
-
     if not isinstance(model_uri, str | os.PathLike):
         raise InvalidArgument(
             f"model_uri must be a string or a path, not {type(model_uri).__name__}"
@@ -394,8 +327,18 @@ def load_model(
     uri = os.fspath(model_uri)
     if not uri.strip():
         raise InvalidArgument("model_uri must be a non-empty string or path")
-    uri = uri.strip()
-    target = _resolve(SESSION.services, uri)
+    return load_model_from(SESSION.services, uri.strip(), allow_code_execution=allow_code_execution)
+
+
+def load_model_from(
+    services: Callable[[], Services], uri: str, *, allow_code_execution: bool = True
+) -> LoadedModel:
+    """:func:`load_model` against the given services (the model server's, say) rather
+    than the SDK session's; ``services`` is called only if the URI needs the store."""
+    from moorline.models.digest import stage_tree
+    from moorline.models.loading import load_with_staging
+
+    target = _resolve(services, uri)
     expected = set(target.expected)
     if len(expected) > 1:
         raise IntegrityError(
@@ -410,7 +353,7 @@ def load_model(
         stage = partial(stage_tree, src)
     else:
         assert target.key is not None
-        stage = _stage_key(SESSION.services(), target.key, where=uri)
+        stage = _stage_key(services(), target.key, where=uri)
     return load_with_staging(
         stage,
         where=uri,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -19,6 +21,9 @@ from moorline.server.errors import (
 )
 from moorline.server.middleware import AuthMiddleware, BodyLimitMiddleware
 
+if TYPE_CHECKING:
+    from moorline.server.serving.app import ServingApp
+
 ARTIFACT_UPLOAD_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts/", "/api/v1/artifacts/")
 
 
@@ -31,14 +36,19 @@ async def version(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse("/ui/", status_code=307)
+    """The UI's home page: the fleet overview."""
+    return RedirectResponse("/ui/fleet", status_code=307)
 
 
-def create_app(services: Services, *, auth_required: bool | None = None) -> Starlette:
+def create_app(
+    services: Services, *, auth_required: bool | None = None, serving: ServingApp | None = None
+) -> Starlette:
     """Build the server for ``services``.
 
     ``auth_required`` defaults to True when the settings bind beyond loopback
-    and ``insecure`` is not set.
+    and ``insecure`` is not set. ``serving``: the model server to answer
+    ``/v2``, ``/invocations``, ``/ping`` and ``/v1/deployments/`` (its own
+    consumer-key check replaces the token check there).
     """
     from moorline.server.api.app import create_api
     from moorline.server.mlflow.routes import routes as mlflow_routes
@@ -65,6 +75,10 @@ def create_app(services: Services, *, auth_required: bool | None = None) -> Star
         ),
         Middleware(AuthMiddleware, auth=services.auth, required=auth_required),
     ]
+    if serving is not None:
+        from moorline.server.serving.app import MountedServing
+
+        middleware.insert(0, Middleware(MountedServing, serving=serving))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 
 from moorline.errors import ErrorCode, MoorlineError
+
+if TYPE_CHECKING:  # imported where used: the model server reads HTTP_STATUS alone
+    from starlette.requests import Request
+    from starlette.responses import Response
 
 log = logging.getLogger("moorline.server")
 
@@ -33,6 +36,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 
 
 def error_response(code: ErrorCode | str, message: str, status: int | None = None) -> Response:
+    from starlette.responses import Response
+
     code_str = code.value if isinstance(code, ErrorCode) else code
     if status is None:
         status = (
