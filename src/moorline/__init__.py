@@ -14,6 +14,9 @@ the first call that needs one (see ``docs/sdk.md``).
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from moorline.errors import AlreadyExists, Conflict, InvalidArgument, MoorlineError, NotFound
 from moorline.registry.models import ModelVersion, RegisteredModel
 from moorline.sdk._client import ArtifactInfo, Client
@@ -46,7 +49,39 @@ from moorline.sdk.registry import (
 )
 from moorline.tracking.models import Experiment, Metric, Run, RunInfo, RunStatus, ViewType
 
+if TYPE_CHECKING:
+    from moorline.sdk.serving import (
+        declare_consumer,
+        deploy,
+        get_deployment,
+        rollback,
+        set_traffic,
+    )
+
 __version__ = "0.1.0"
+
+#: Names imported on first use, so that ``import moorline`` stays cheap.
+_LAZY = {
+    "declare_consumer": "moorline.sdk.serving",
+    "deploy": "moorline.sdk.serving",
+    "get_deployment": "moorline.sdk.serving",
+    "rollback": "moorline.sdk.serving",
+    "set_traffic": "moorline.sdk.serving",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'moorline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "ActiveRun",
@@ -67,8 +102,11 @@ __all__ = [
     "ViewType",
     "__version__",
     "active_run",
+    "declare_consumer",
     "delete_alias",
+    "deploy",
     "end_run",
+    "get_deployment",
     "get_model_version",
     "get_registered_model",
     "get_tracking_uri",
@@ -83,11 +121,13 @@ __all__ = [
     "log_param",
     "log_params",
     "register_model",
+    "rollback",
     "search_model_versions",
     "set_alias",
     "set_experiment",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "set_traffic",
     "start_run",
 ]

@@ -33,7 +33,12 @@ from moorline.errors import InvalidArgument, MoorlineError, NotFound
 from moorline.registry.lineage import Lineage, LineageService, training_run
 from moorline.registry.models import ModelVersion, PromotionPolicy, RegisteredModel
 from moorline.schemas.lineage import Lineage as LineageJson
-from moorline.server.ui import governance_pages, monitoring_pages, registry_links
+from moorline.server.ui import (
+    deployment_pages,
+    governance_pages,
+    monitoring_pages,
+    registry_links,
+)
 from moorline.server.ui.experiments import MAX_TRAIL, _page_size, _prev_url, quote_string
 from moorline.server.ui.model_files import model_files
 from moorline.server.ui.registry_links import (
@@ -283,6 +288,7 @@ def model_page(services: Services, ui: Renderer, request: Request) -> Response:
         "alias_history": [governance_pages.entry_dict(e) for e in history],
         "pending_approvals": len(pending),
         "monitors": monitoring_pages.model_monitors(services, model.name),
+        "deployments": deployment_pages.model_deployments(services, model.name),
     }
     base: list[tuple[str, str]] = []
     if page_size != VERSIONS_PAGE_SIZE:
