@@ -18,10 +18,13 @@ from starlette.staticfiles import StaticFiles
 from moorline.bootstrap import Services
 from moorline.server.ui import (
     compare,
+    deployment_pages,
     experiments,
+    fleet_pages,
     login,
     monitoring_pages,
     registry_pages,
+    remediation_pages,
     runs,
 )
 from moorline.server.ui.render import STATIC, Renderer
@@ -61,5 +64,8 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/ui/logout", bind(login.logout), methods=["POST"]),
         *registry_pages.routes(services, ui),
         *monitoring_pages.routes(services, ui),
+        *deployment_pages.routes(services, ui),
+        *fleet_pages.routes(services, ui),
+        *remediation_pages.routes(services, ui),
         Mount("/ui/static", app=StaticFiles(directory=STATIC), name="ui-static"),
     ]
