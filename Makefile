@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test check lint typecheck unit bench lock clean
+.PHONY: run test check lint typecheck unit bench lock clean demo
 
 $(STAMP): pyproject.toml requirements/dev.lock
 	python3 -m venv $(VENV)
@@ -39,11 +39,16 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser and not compat" $(PYTEST_ARGS)
 
+## demo: the closed loop end to end on real data, in the store `make run` serves (DEMO_ARGS=--reset to run again)
+demo: $(STAMP)
+	$(VENV)/bin/moorline demo $(DEMO_ARGS)
+
 ## bench: side-by-side benchmarks against the anchors (minutes; not part of test)
 bench: $(STAMP)
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/drift.py
+	$(PY) benchmarks/serving.py
 
 ## lock: re-pin requirements/dev.lock from requirements/dev.in
 lock:

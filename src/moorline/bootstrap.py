@@ -24,7 +24,10 @@ from moorline.tracking.datasets import DatasetService
 from moorline.tracking.service import TrackingService
 
 if TYPE_CHECKING:
-    from moorline.monitoring.service import MonitorService
+    from moorline.monitoring.service import Monitors, MonitorService
+    from moorline.pipelines.service import PipelineService
+    from moorline.serving.rollout import CanaryController
+    from moorline.serving.service import DeploymentService
 
 DEFAULT_HOME = ".moorline"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -101,18 +104,69 @@ class Services:
     #: Point calls (sub-millisecond store calls) may run on the event loop:
     #: true for the embedded SQLite store, whose writes are serialised anyway.
     inline_io: bool = False
-    #: the monitor service (local stores only; see :attr:`monitors`)
-    _monitors: MonitorService | None = None
+    #: the monitors (see :attr:`monitors`)
+    _monitors: Monitors | None = None
+    #: deployments, consumers and the prediction log (see :attr:`deployments`)
+    _deployments: DeploymentService | None = None
+    #: training pipelines and remediation records (see :attr:`pipelines`)
+    _pipelines: PipelineService | None = None
+    #: managed canaries (see :attr:`canaries`)
+    _canaries: CanaryController | None = None
 
     @property
-    def monitors(self) -> MonitorService:
-        """Monitors and their runs; a remote store raises NotImplementedFeature (for now)."""
-        if self._monitors is None:
+    def canaries(self) -> CanaryController:
+        """The canary controller over the database's ``canaries`` table (start,
+        judge, abort); NotImplementedFeature over a server URL."""
+        if self._canaries is None:
             raise NotImplementedFeature(
-                "Monitors are not available through a moorline server URL yet: "
-                "point --store at the database (sqlite:/// or postgresql+psycopg://)"
+                "Canaries need the database: point --store at it "
+                "(sqlite:/// or postgresql+psycopg://), or use the server's "
+                "/api/v1/deployments/{name}/canary"
+            )
+        return self._canaries
+
+    @property
+    def pipelines(self) -> PipelineService:
+        """Training pipelines, their runs and the remediation records (a database
+        store only); NotImplementedFeature over a server URL."""
+        if self._pipelines is None:
+            raise NotImplementedFeature(
+                "Pipelines need the database: point --store at it "
+                "(sqlite:/// or postgresql+psycopg://), not at a moorline server"
+            )
+        return self._pipelines
+
+    @property
+    def monitors(self) -> Monitors:
+        """Monitors and their runs: computed here over a local store, by the server
+        over a server URL (``moorline.store.rest.monitors``)."""
+        if self._monitors is None:
+            raise NotImplementedFeature("Monitors are not available with this store")
+        return self._monitors
+
+    @property
+    def local_monitors(self) -> MonitorService:
+        """The monitor service over a local store, with its store and leases (what
+        the scheduler needs); NotImplementedFeature over a server URL."""
+        from moorline.monitoring.service import MonitorService
+
+        if not isinstance(self._monitors, MonitorService):
+            raise NotImplementedFeature(
+                "Scheduling monitors needs the database: point --store at it "
+                "(sqlite:/// or postgresql+psycopg://), not at a moorline server"
             )
         return self._monitors
+
+    @property
+    def deployments(self) -> DeploymentService:
+        """Deployments, their traffic policies and consumers; its ``predictions`` is
+        the prediction log. NotImplementedFeature where it is not wired."""
+        if self._deployments is None:
+            raise NotImplementedFeature(
+                "Deployments are not available with this store: point --store at the "
+                "database (sqlite:/// or postgresql+psycopg://)"
+            )
+        return self._deployments
 
     def close(self) -> None:
         for closer in self._closers:
@@ -143,13 +197,20 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     from moorline.store.sql.datasets import SqlDatasetStore
     from moorline.store.sql.engine import create_engine_for
     from moorline.store.sql.governance import SqlGovernanceStore
-    from moorline.store.sql.migrate import upgrade
     from moorline.store.sql.monitors import SqlMonitorStore
     from moorline.store.sql.registry import SqlRegistryStore
+    from moorline.store.sql.serving import (
+        SqlCanaryStore,
+        SqlConsumerStore,
+        SqlDeploymentStore,
+        SqlPredictionStore,
+    )
     from moorline.store.sql.tracking import SqlTrackingStore
     from moorline.store.sql.webhooks import SqlWebhookStore
 
-    if migrate:
+    if migrate:  # Alembic is imported here only ('moorline serve' checks the revision)
+        from moorline.store.sql.migrate import upgrade
+
         upgrade(uri)
     engine = create_engine_for(uri)
     store = SqlTrackingStore(engine)
@@ -160,15 +221,48 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     artifacts = ArtifactService(blobs, store, store)
     datasets = DatasetService(tracking, artifacts, SqlDatasetStore(engine))
     registry = RegistryService(models, audit, guard=governance)
+    from moorline.serving.catalog import RegistryCatalog
+    from moorline.serving.service import DeploymentService
     from moorline.store.windows import DataWindowSource
 
-    windows, sender = DataWindowSource(datasets), AlertSender()
+    predictions = SqlPredictionStore(engine)
+    deployments = DeploymentService(
+        SqlDeploymentStore(engine),
+        SqlConsumerStore(engine),
+        predictions,
+        RegistryCatalog(registry, tracking, artifacts),
+    )
+    windows, sender = DataWindowSource(datasets, predictions), AlertSender()
     monitors = MonitorService(
         SqlMonitorStore(engine),
         windows,
         artifacts,
         sender=sender,
         model_exists=registry.get_registered_model,
+    )
+    from moorline.pipelines.service import PipelineService
+    from moorline.store.sql.pipelines import SqlPipelineStore
+
+    pipelines = PipelineService(
+        SqlPipelineStore(engine),
+        tracking=tracking,
+        datasets=datasets,
+        registry=registry,
+        governance=governance,
+        artifacts=artifacts,
+        windows=windows,
+        store_uri=uri,
+        artifacts_uri=settings.artifacts_uri,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        monitors=monitors,
+        sender=sender,
+    )
+    from moorline.serving.rollout import CanaryController
+
+    # The loop's rollout (PipelineRollout over this controller) is plugged in by
+    # the server, which runs the canary loop too.
+    canaries = CanaryController(
+        deployments, store=SqlCanaryStore(engine), registry=registry, remediations=pipelines
     )
     return Services(
         settings=settings,
@@ -183,6 +277,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         _closers=[windows, sender, engine],
         inline_io=engine.dialect.name == "sqlite",
         _monitors=monitors,
+        _deployments=deployments,
+        _pipelines=pipelines,
+        _canaries=canaries,
     )
 
 
@@ -201,12 +298,14 @@ def build_webhook_dispatcher(
 def _build_remote(settings: Settings) -> Services:
     from moorline.store.rest.client import RestClient
     from moorline.store.rest.datasets import RestDatasetStore
+    from moorline.store.rest.monitors import RestMonitorService
     from moorline.store.rest.registry import (
         RestAuditStore,
         RestGovernanceStore,
         RestRegistryStore,
         RestWebhookStore,
     )
+    from moorline.store.rest.serving import RestDeploymentService
     from moorline.store.rest.tracking import RestArtifactBlobs, RestTokenStore, RestTrackingStore
 
     client = RestClient(settings.store_uri, token=settings.token)
@@ -227,6 +326,9 @@ def _build_remote(settings: Settings) -> Services:
         webhooks=WebhookService(RestWebhookStore(client)),
         datasets=DatasetService(tracking, artifacts, RestDatasetStore(client)),
         _closers=[client],
+        # The server runs every deployment change with its own rules and actor.
+        _deployments=RestDeploymentService(client),
+        _monitors=RestMonitorService(client),  # the server runs and stores every run
     )
 
 

@@ -13,6 +13,10 @@ URI                                         store
 
 :func:`resolve_artifact_uri` turns the ``mlflow-artifacts:`` URIs that the
 MLflow client sends into keys relative to the server's default store.
+
+boto3 is imported only when an ``s3://`` store is opened (or
+:class:`S3BlobStore` is asked for): a process on local artifacts never pays
+for it.
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ import re
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from moorline.artifacts.local import LocalBlobStore
-from moorline.artifacts.s3 import S3BlobStore
 from moorline.core.blobs import BlobStore
 from moorline.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from moorline.artifacts.s3 import S3BlobStore
 
 SUPPORTED_SCHEMES = "a local path, file://, s3://"
 
@@ -70,11 +77,22 @@ def open_blob_store(uri: str, *, s3_endpoint_url: str | None = None) -> BlobStor
             raise InvalidArgument(
                 f"Artifact store URI {uri!r} names no bucket: use s3://bucket/prefix"
             )
+        from moorline.artifacts.s3 import S3BlobStore
+
         return S3BlobStore(parsed.netloc, parsed.path.lstrip("/"), endpoint_url=s3_endpoint_url)
     raise InvalidArgument(
         f"Unsupported artifact store URI {uri!r}: scheme {scheme!r} is not one of: "
         f"{SUPPORTED_SCHEMES}"
     )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "S3BlobStore":
+        from moorline.artifacts.s3 import S3BlobStore
+
+        globals()[name] = S3BlobStore
+        return S3BlobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

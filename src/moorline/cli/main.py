@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
+
 import click
 
 from moorline import __version__
 from moorline.cli.context import CliState
 
+#: Commands run by importing their own module alone, not every command's: ``moorline
+#: drift`` is a data tool whose peak memory is measured against Evidently's, and the
+#: other modules (server, store, serving...) add some 12 MB it never uses. ``moorline
+#: serve`` is a model server held to a memory and start-up budget per worker.
+_STANDALONE = {"drift": "moorline.cli.drift", "serve": "moorline.cli.serve"}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class _Root(click.Group):
+    """The root group. Commands are registered on first need: a standalone command
+    imports its module only; anything else (help, any other command) registers all."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _STANDALONE and cmd_name not in self.commands:
+            module = importlib.import_module(_STANDALONE[cmd_name])
+            self.add_command(getattr(module, cmd_name))
+        elif cmd_name not in _STANDALONE:
+            _register_once()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register_once()
+        return super().list_commands(ctx)
+
+
+@click.group(
+    cls=_Root,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="moorline")
 @click.option(
     "--store",
@@ -58,6 +87,26 @@ def _register() -> None:
     from moorline.cli import monitor
 
     cli.add_command(monitor.monitor)
+    from moorline.cli import pipeline, remediation
+
+    cli.add_command(pipeline.pipeline)
+    cli.add_command(remediation.remediation)
+    from moorline.cli import consumers, deployments
+
+    cli.add_command(deployments.deploy)
+    cli.add_command(deployments.traffic)
+    cli.add_command(deployments.rollback)
+    cli.add_command(deployments.deployments)
+    cli.add_command(consumers.consumers)
+    from moorline.cli import canary
+
+    cli.add_command(canary.canary)
+    from moorline.cli import serve
+
+    cli.add_command(serve.serve)
+    from moorline.cli import demo
+
+    cli.add_command(demo.demo)
     try:
         from moorline.cli import experiments, runs
     except ImportError:  # pragma: no cover - while the modules are being written
@@ -66,7 +115,9 @@ def _register() -> None:
     cli.add_command(runs.runs)
 
 
-_register()
+@functools.cache
+def _register_once() -> None:
+    _register()
 
 
 def main() -> None:

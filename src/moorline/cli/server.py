@@ -52,6 +52,14 @@ from moorline.errors import InvalidArgument
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
+@click.option(
+    "--serve/--no-serve",
+    "serve",
+    default=True,
+    show_default=True,
+    help="Also serve every deployment on this port (/v2, /invocations, /v1/deployments/); "
+    "'moorline serve' runs dedicated model servers.",
+)
 @pass_state
 @handle_errors
 def server(
@@ -64,6 +72,7 @@ def server(
     insecure: bool,
     auth: bool | None,
     log_level: str,
+    serve: bool,
 ) -> None:
     """Start the server: MLflow-compatible REST API, moorline's /api/v1 and the web UI.
 
@@ -100,7 +109,12 @@ def server(
             "Create one with 'moorline token create NAME' (same --store), or pass --insecure "
             "to serve without authentication on a trusted network."
         )
-    app = create_app(services, auth_required=required)
+    serving = None
+    if serve:  # beside the API; with authentication on, every call needs a consumer key
+        from moorline.server.serving import build_serving_app
+
+        serving = build_serving_app(services, require_consumer=required)
+    app = create_app(services, auth_required=required, serving=serving)
 
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -118,7 +132,7 @@ def server(
         access_log=False,
         http="httptools",
         loop="uvloop",
-        lifespan="off",
+        lifespan="off" if serving is None else "on",
         timeout_graceful_shutdown=10,
     )
     # Everything loaded so far lives for the whole process: keep it out of the
@@ -132,13 +146,29 @@ def server(
     # run happen once whatever the number of replicas.
     from moorline.monitoring.scheduler import MonitorScheduler
 
-    scheduler = MonitorScheduler(services.monitors)
+    scheduler = MonitorScheduler(services.local_monitors)
+    # Pipeline triggers and runs too: a lease per run in the database, so every
+    # trigger starts one run whatever the number of replicas.
+    from moorline.pipelines.scheduler import PipelineScheduler
+
+    pipelines = PipelineScheduler(services.pipelines)
+    # Canaries are judged beside the server (a lease per canary in the database);
+    # an accepted challenger of a pipeline goes out as one of them.
+    from moorline.serving.rollout import CanaryLoop, PipelineRollout
+
+    canaries = services.canaries
+    services.pipelines.set_rollout(PipelineRollout(canaries, pipelines=services.pipelines))
+    canary_loop = CanaryLoop(canaries, leases=services.local_monitors.store)
     try:
         if dispatcher is not None:
             dispatcher.start()
         scheduler.start()
+        pipelines.start()
+        canary_loop.start()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        canary_loop.close()
+        pipelines.close()
         scheduler.close()
         if dispatcher is not None:
             dispatcher.close()

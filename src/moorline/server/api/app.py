@@ -18,12 +18,15 @@ from moorline.errors import MoorlineError
 from moorline.registry.lineage import LineageService
 from moorline.server.api import (
     artifacts,
+    canary,
     datasets,
+    deployments,
     experiments,
     governance,
     lineage,
     logged_models,
     monitors,
+    pipelines,
     registry,
     runs,
     tokens,
@@ -86,4 +89,7 @@ def create_api(services: Services) -> FastAPI:
         lineage.router(LineageService(services.registry, services.tracking, services.audit))
     )
     api.include_router(monitors.router(services.monitors))
+    api.include_router(pipelines.router(services))
+    api.include_router(deployments.router(services.deployments))
+    api.include_router(canary.router(services))
     return api

@@ -45,7 +45,7 @@ MAX_RESTARTS: Final = 5
 RESTART_WINDOW_S: Final = 60.0
 #: GIL switch interval of a worker (Python's default is 5 ms).
 SWITCH_INTERVAL_S: Final = 0.001
-#: glibc malloc arenas of a worker (see :func:`prepare_for_loading`).
+#: glibc malloc arenas of a worker: one for all its threads (see :func:`prepare_for_loading`).
 MALLOC_ARENAS: Final = 1
 #: glibc's ``mallopt`` parameter number for the arena limit (``malloc.h``).
 M_ARENA_MAX: Final = -8
@@ -118,18 +118,17 @@ def prepare_for_loading() -> None:
       again, and so did a ``gc.collect()`` once loaded (0.3 to 0.5 s of CPU of
       a start in all). The cyclic garbage start-up leaves (some 7,000 small
       objects from loading, under 1 MiB) is frozen with the rest instead.
-    - On glibc, at most :data:`MALLOC_ARENAS` malloc arenas (as
-      ``MALLOC_ARENA_MAX=2``): every thread that allocates (model loading,
-      predict calls, the prediction log, the event loop's helpers) would
-      otherwise get an arena of its own that keeps what it freed. 3.5 MiB less
-      resident, requests/s unchanged within the noise.
+    - On glibc, one malloc arena for all threads (as ``MALLOC_ARENA_MAX=1``):
+      every thread that allocates (model loading, predict calls, the prediction
+      log, the event loop's helpers) would otherwise get an arena of its own
+      that keeps what it freed: 3.5 MiB less resident with the benchmark's two
+      models, requests/s unchanged within the noise (hey, 16 and 64
+      connections).
     """
     gc.disable()
     libc = _glibc()
     if libc is not None:
-        _n = int(os.environ.get("MOORLINE_FP_ARENAS", MALLOC_ARENAS))  # FPEXP
-        if _n:  # FPEXP
-            libc.mallopt(M_ARENA_MAX, _n)  # FPEXP
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def settle_after_loading() -> None:
@@ -207,9 +206,6 @@ def run_worker(
         )
         log.info("ready in %.0f ms: %s", elapsed_ms, served or "no deployment yet")
         settle_after_loading()
-        if os.environ.get("MOORLINE_FP_MODS"):  # FPEXP
-            with open(f"{os.environ['MOORLINE_FP_MODS']}.{os.getpid()}", "w") as fh:  # FPEXP
-                fh.write("\n".join(sorted(sys.modules)))  # FPEXP
 
     app = build_serving_app(
         services,

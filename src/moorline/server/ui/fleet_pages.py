@@ -24,8 +24,8 @@
 Everything is read in one pass: one read per kind of record (models,
 deployments, monitors, pipelines and their runs, approvals, remediations,
 canaries), plus one history per deployment changed since its creation and
-one latest result and alert state per monitor of a model in the fleet. The JSON view (``?format=json``)
-holds the same data.
+one latest result and alert state per monitor of a model in the fleet. The
+JSON view (``?format=json``) holds the same data.
 """
 
 from __future__ import annotations

@@ -656,3 +656,265 @@ monitor_leases = Table(
     Column("holder", String(200), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
 )
+
+
+# -- serving (issue #5): deployments, their revisions, consumers, the prediction log --
+#
+# A deployment's traffic policy and settings are JSON documents whose shape
+# belongs to ``moorline.serving.models``; ``revision`` is the compare-and-set
+# counter every change checks, and ``deployment_revisions`` keeps one row per
+# revision (a rollback is a new row restoring an older policy). ``model`` is
+# not a foreign key, as for monitors: a deployment names the model it serves
+# and says so when it is gone. Consumers are unique per active (model, name);
+# the stores check that under the audit head lock, since a revoked consumer
+# keeps its row. The prediction log is append-only: ``prediction_id`` repeats
+# for a request's shadow copies, so it is indexed, not unique; reads scan a
+# deployment's time window through (deployment, at). Feedback arrives
+# separately and may precede its prediction's row, so it has no foreign key.
+
+DEPLOYMENT_NAME_LENGTH = 100
+PREDICTION_ID_LENGTH = 64
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("name", String(DEPLOYMENT_NAME_LENGTH), primary_key=True),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(NAME_LENGTH), nullable=False),
+    Index(None, "model"),
+)
+
+deployment_revisions = Table(
+    "deployment_revisions",
+    metadata,
+    Column("deployment", String(DEPLOYMENT_NAME_LENGTH), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(NAME_LENGTH), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("restored_revision", BigInteger, nullable=True),
+    PrimaryKeyConstraint("deployment", "revision"),
+    ForeignKeyConstraint(
+        ["deployment"],
+        ["deployments.name"],
+        name="fk_deployment_revisions_deployment_deployments",
+        ondelete="CASCADE",
+    ),
+)
+
+consumers = Table(
+    "consumers",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("key_hash", String(HASH_LENGTH), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index(None, "model", "name"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(PREDICTION_ID_LENGTH), nullable=False),
+    Column("deployment", String(DEPLOYMENT_NAME_LENGTH), nullable=False),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("latency_ms", Double, nullable=False),
+    Column("consumer", String(100), nullable=True),
+    Column("caller", Text, nullable=False),
+    Column("shadow", Boolean, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("columns", Text, nullable=True),
+    Column("error_id", String(PREDICTION_ID_LENGTH), nullable=True),
+    Index(None, "prediction_id"),
+    Index(None, "deployment", "at"),
+)
+
+prediction_feedback = Table(
+    "prediction_feedback",
+    metadata,
+    Column("prediction_id", String(PREDICTION_ID_LENGTH), primary_key=True),
+    Column("labels", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+
+# -- pipelines (issue #6): training pipelines, triggers, runs, the remediation record --
+#
+# A pipeline's configuration is one JSON document (``config``), like a
+# monitor's. Triggers are unique per (pipeline, key), so an event recorded
+# twice (two replicas seeing one alert) is one row; ``dedup_group`` ties the
+# triggers that share a run. A run's lease (``holder``, ``lease_expires_at``)
+# says which runner executes it and until when; an expired lease is how a
+# dead runner's runs are found. Remediation records outlive their pipeline
+# (history), so they have no foreign key to it; their steps are append-only.
+
+PIPELINE_NAME_LENGTH = 200
+PIPELINE_KEY_LENGTH = 500
+
+
+def _pipeline_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["pipeline"], ["pipelines.name"], name=f"fk_{table}_pipeline_pipelines", ondelete="CASCADE"
+    )
+
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("name", String(PIPELINE_NAME_LENGTH), primary_key=True),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("schedule", String(200), nullable=True),
+    Column("config", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+pipeline_triggers = Table(
+    "pipeline_triggers",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("pipeline", String(PIPELINE_NAME_LENGTH), nullable=False),
+    Column("key", String(PIPELINE_KEY_LENGTH), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("dedup_group", String(PIPELINE_KEY_LENGTH), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("run_id", String(RUN_ID_LENGTH), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("pipeline", "key"),
+    Index(None, "pipeline", "status"),
+    _pipeline_fk("pipeline_triggers"),
+)
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(RUN_ID_LENGTH), primary_key=True),
+    Column("pipeline", String(PIPELINE_NAME_LENGTH), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("trigger_id", BigInteger, nullable=True),
+    Column("trigger_kind", String(20), nullable=False),
+    Column("dedup_group", String(PIPELINE_KEY_LENGTH), nullable=True),
+    Column("remediation_id", String(RUN_ID_LENGTH), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("holder", String(200), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("tracked_run_id", String(RUN_ID_LENGTH), nullable=True),
+    Column("model_version", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("error_code", String(50), nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("result", Text, nullable=False),
+    Index(None, "pipeline", "status"),
+    Index(None, "status", "lease_expires_at"),
+    _pipeline_fk("pipeline_runs"),
+)
+
+pipeline_cursors = Table(
+    "pipeline_cursors",
+    metadata,
+    Column("pipeline", String(PIPELINE_NAME_LENGTH), nullable=False),
+    Column("source", String(PIPELINE_KEY_LENGTH), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("pipeline", "source"),
+    _pipeline_fk("pipeline_cursors"),
+)
+
+remediations = Table(
+    "remediations",
+    metadata,
+    Column("id", String(RUN_ID_LENGTH), primary_key=True),
+    Column("pipeline", String(PIPELINE_NAME_LENGTH), nullable=False),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("pipeline_run_id", String(RUN_ID_LENGTH), nullable=False),
+    Column("trigger_kind", String(20), nullable=False),
+    Column("alert_key", String(PIPELINE_KEY_LENGTH), nullable=True),
+    Column("challenger_version", BigInteger, nullable=True),
+    Column("champion_version", BigInteger, nullable=True),
+    Column("approval_id", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "status"),
+    Index(None, "pipeline", "created_at"),
+)
+
+remediation_steps = Table(
+    "remediation_steps",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("remediation_id", String(RUN_ID_LENGTH), nullable=False),
+    Column("step", String(50), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    ForeignKeyConstraint(
+        ["remediation_id"],
+        ["remediations.id"],
+        name="fk_remediation_steps_remediation_id_remediations",
+        ondelete="CASCADE",
+    ),
+    Index(None, "remediation_id", "id"),
+)
+
+# -- managed canaries (0006) ---------------------------------------------------------------
+#
+# One row per canary the controller manages (``moorline.serving.rollout``).
+# ``running_deployment`` holds the deployment's name while the canary runs and
+# NULL once it ended: its unique constraint keeps one running canary per
+# deployment on both backends (NULLs never clash), where a partial index would
+# need each dialect's own syntax.
+
+CANARY_ID_LENGTH = 32
+
+canaries = Table(
+    "canaries",
+    metadata,
+    Column("id", String(CANARY_ID_LENGTH), primary_key=True),
+    Column("deployment", String(DEPLOYMENT_NAME_LENGTH), nullable=False),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("champion", BigInteger, nullable=False),
+    Column("challenger", BigInteger, nullable=False),
+    Column("weight", Double, nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("deadline_at", BigInteger, nullable=False),
+    Column("started_by", String(NAME_LENGTH), nullable=False),
+    Column("remediation_id", String(RUN_ID_LENGTH), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("running_deployment", String(DEPLOYMENT_NAME_LENGTH), nullable=True),
+    Column("last_verdict", Text, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),
+    Column("ended_revision", BigInteger, nullable=True),
+    UniqueConstraint("running_deployment"),
+    Index(None, "deployment", "started_at"),
+    Index(None, "status"),
+)
