@@ -44,6 +44,23 @@ class CliState:
 pass_state = click.make_pass_decorator(CliState)
 
 
+def store_options(func: F) -> F:
+    """``--store`` and ``--artifacts`` for a command that runs a server, passed as
+    ``store_opt`` and ``artifacts_opt`` (they override the global options)."""
+    func = click.option(
+        "--artifacts",
+        "artifacts_opt",
+        default=None,
+        help="Artifact root (overrides the global --artifacts).",
+    )(func)
+    return click.option(
+        "--store",
+        "store_opt",
+        default=None,
+        help="Metadata store URI (overrides the global --store).",
+    )(func)
+
+
 def handle_errors(func: F) -> F:
     """Render MoorlineError as one clear line and exit with its mapped code."""
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from moorline.cli.context import CliState, err_console, handle_errors, pass_state
+from moorline.cli.context import CliState, err_console, handle_errors, pass_state, store_options
 from moorline.errors import InvalidArgument
 
 
@@ -36,15 +36,7 @@ from moorline.errors import InvalidArgument
     type=click.IntRange(1, 64),
     help="Worker processes, each a full replica on the same port (SO_REUSEPORT).",
 )
-@click.option(
-    "--store", "store_opt", default=None, help="Metadata store URI (overrides the global --store)."
-)
-@click.option(
-    "--artifacts",
-    "artifacts_opt",
-    default=None,
-    help="Artifact root (overrides the global --artifacts).",
-)
+@store_options
 @click.option(
     "--default-deployment",
     default=None,

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from moorline.cli.context import CliState, err_console, handle_errors, pass_state
+from moorline.cli.context import CliState, err_console, handle_errors, pass_state, store_options
 from moorline.errors import InvalidArgument
 
 
@@ -25,15 +25,7 @@ from moorline.errors import InvalidArgument
     type=click.IntRange(0, 65535),
     help="TCP port (0 picks a free one).",
 )
-@click.option(
-    "--store", "store_opt", default=None, help="Metadata store URI (overrides the global --store)."
-)
-@click.option(
-    "--artifacts",
-    "artifacts_opt",
-    default=None,
-    help="Artifact root (overrides the global --artifacts).",
-)
+@store_options
 @click.option(
     "--insecure",
     is_flag=True,
