@@ -25,8 +25,9 @@ user + system CPU time. Per round, interleaved:
   current frame Evidently sees; ``_drift_moorline.py warm``). Its anchor is the same
   Evidently run: Evidently has no stored reference, every window costs a full report.
 
-Timings start after the imports on both sides: Evidently imports SciPy with ``evidently``,
-moorline lazily on first use, so its worker imports SciPy before the clock starts. With
+Timings start after the imports on both sides: Evidently imports SciPy with ``evidently``;
+moorline's engine imports SciPy only for the tests that need it, on first use; here one K-S
+test does (``scipy.stats``), so its worker imports that before the clock starts. With
 ``--input file`` (the default) moorline reads the files inside its timed call, so
 Evidently's timed figure is its reading (``pandas.read_parquet``, both files) plus its run;
 with ``--input pandas``/``arrow`` both read before their clocks start. The whole process

@@ -333,3 +333,35 @@ def test_text_content_drift_matches_the_spec(n: int, m: int, drift: float) -> No
     assert_close(got.details["random_auc_percentile"], want_pctl)
     assert got.drift_detected == (auc > want_pctl)
     assert got.drift_detected == (drift > 0)
+
+
+@pytest.mark.parametrize("closeness", [None, 1e-2, 1e-6, 1e-10, 0.0])
+def test_jensenshannon_is_scipys_to_the_last_bit(closeness: float | None) -> None:
+    """The engine's own Jensen-Shannon (no ``scipy.spatial`` import) against SciPy's
+    function: identical floats, near-identical shares included (where a last-bit
+    difference of one logarithm would change the score), NaN where SciPy's is NaN."""
+    from scipy.spatial.distance import jensenshannon as scipy_js
+    from scipy.special import rel_entr
+
+    from moorline.monitoring.stattests.distances import jensenshannon, relative_entropy
+
+    rng = np.random.default_rng(20261129)
+    compared = 0
+    for size in (1, 2, 5, 40, 1000):
+        for _ in range(60):
+            p = rng.integers(0, 10_000, size).astype(np.float64)
+            if closeness is None:
+                q = rng.integers(0, 3, size).astype(np.float64)
+            else:
+                q = p * (1 + closeness * rng.standard_normal(size))
+            if p.sum() <= 0 or q.sum() <= 0:
+                continue
+            with np.errstate(invalid="ignore"):
+                want = float(scipy_js(p, q))
+            got = jensenshannon(p, q)
+            assert got == want or (math.isnan(got) and math.isnan(want)), (p, q)
+            compared += 1
+    assert compared > 200
+    x = np.array([0.0, 0.0, 1e-320, 1e300, 0.3, -1.0, np.nan, 2.0])
+    y = np.array([0.0, 1.0, 1e300, 1e-300, 0.31, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(relative_entropy(x, y), rel_entr(x, y))

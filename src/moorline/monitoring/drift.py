@@ -49,6 +49,7 @@ from moorline.monitoring._frames import (
     UnreadableColumn,
     drop_infinite,
     non_null,
+    release_arrow_memory,
 )
 from moorline.monitoring.base import ColumnKind, ReferenceColumn, ScoreKind, StatScore, StatTest
 from moorline.monitoring.profile import ProfileColumn, ReferenceProfile, build_column
@@ -182,6 +183,7 @@ def compute_drift(
     results: list[ColumnDrift] = []
     for name, type_ in selected:
         results.append(engine.column(name, type_))
+        release_arrow_memory()
         if progress is not None:
             progress(len(results), total)
     role_results: dict[str, ColumnDrift] = {}

@@ -83,6 +83,7 @@ from moorline.monitoring._frames import (
     from_numpy,
     from_strings,
     non_null,
+    release_arrow_memory,
     to_numpy,
 )
 from moorline.monitoring.base import ColumnKind, ReferenceColumn
@@ -256,9 +257,10 @@ class ReferenceProfile:
             names = list(dict.fromkeys(columns))
         # One column at a time: a lazy frame (a Parquet file) reads each column
         # here and lets it go once its profile is built.
-        profiled = {
-            name: build_column(name, frame.column(name), keep_texts=keep_texts) for name in names
-        }
+        profiled = {}
+        for name in names:
+            profiled[name] = build_column(name, frame.column(name), keep_texts=keep_texts)
+            release_arrow_memory()
         return cls(rows=frame.rows, columns=profiled)
 
     def column(self, name: str) -> ProfileColumn:
