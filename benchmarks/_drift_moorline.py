@@ -28,8 +28,9 @@ objects: the library on files, as a user's script calls it. The engine reads one
 a time inside the timed call, so the timing includes reading the data (Evidently's does
 not: its frames are read before its clock starts). ``--input pandas`` hands over DataFrames
 read with ``pandas.read_parquet`` (the input Evidently gets) and ``--input arrow`` PyArrow
-Tables, both read before the clock starts. The process runs with Arrow's default allocator;
-``moorline drift`` (measured apart by ``drift.py``) chooses its own. The output holds the
+Tables, both read before the clock starts. The process runs with Arrow's default allocator,
+as a user's program and ``moorline server``'s monitors do; ``moorline drift`` (measured
+apart by ``drift.py``) chooses its own. The output holds the
 per-column results in the shape ``_drift_evidently.py`` writes, so ``drift.py`` compares
 the two directly.
 """
