@@ -41,8 +41,10 @@ from moorline.serving.models import (
     PredictionRecord,
     RevisionAction,
     TrafficPolicy,
+    UsageRecord,
 )
 from moorline.serving.service import DeploymentService
+from moorline.store.sql import create_engine_for
 from moorline.store.sql import tables as t
 from moorline.store.sql.serving import SqlConsumerStore, SqlDeploymentStore, SqlPredictionStore
 from moorline.tracking.artifacts import ArtifactService
@@ -604,3 +606,165 @@ def test_append_sustains_5000_records_per_second(serving: Serving, backend_label
 @pytest.fixture
 def backend_label(serving: Serving) -> str:
     return serving.stores.engine.dialect.name
+
+
+# -- serving usage -------------------------------------------------------------------------
+
+HOUR = 3_600_000
+H0 = T0 - T0 % HOUR
+
+
+@pytest.fixture
+def usage_store(registry_backend: RegistryStores) -> SqlPredictionStore:
+    return SqlPredictionStore(cast(SqlStores, registry_backend).engine)
+
+
+def used(
+    deployment: str,
+    version: int,
+    hour: int,
+    requests: int,
+    *,
+    model: str = MODEL,
+    rows: int | None = None,
+    cpu: float = 0.5,
+    predict: float = 0.25,
+) -> UsageRecord:
+    return UsageRecord(
+        deployment=deployment,
+        model=model,
+        version=version,
+        hour=hour,
+        requests=requests,
+        rows=requests * 2 if rows is None else rows,
+        cpu_s=cpu,
+        predict_cpu_s=predict,
+    )
+
+
+def totals(records: list[UsageRecord]) -> list[tuple[str, int, int, int, int, float, float]]:
+    return [
+        (r.deployment, r.version, r.hour, r.requests, r.rows, r.cpu_s, r.predict_cpu_s)
+        for r in records
+    ]
+
+
+def test_usage_is_added_up_per_deployment_version_and_hour(
+    usage_store: SqlPredictionStore,
+) -> None:
+    store = usage_store
+    assert store.usage() == []
+    store.record_usage([])  # nothing to add
+    store.record_usage(
+        [
+            used("churn-prod", 1, H0, 10),
+            used("churn-prod", 2, H0, 3, cpu=0.125, predict=0.125),
+            used("churn-prod", 1, H0 + HOUR, 4),
+            # the same key twice in one call adds up too
+            used("churn-prod", 1, H0 + HOUR, 1, rows=7, cpu=1.0, predict=0.5),
+        ]
+    )
+    # A second writer (another worker, a later flush) adds to the same rows.
+    store.record_usage([used("churn-prod", 1, H0, 5, cpu=2.0, predict=1.0)])
+    assert totals(store.usage()) == [
+        ("churn-prod", 1, H0, 15, 30, 2.5, 1.25),
+        ("churn-prod", 2, H0, 3, 6, 0.125, 0.125),
+        ("churn-prod", 1, H0 + HOUR, 5, 15, 1.5, 0.75),
+    ]
+    assert all(r.model == MODEL for r in store.usage())
+
+
+def test_usage_filters_by_model_deployment_and_window(usage_store: SqlPredictionStore) -> None:
+    store = usage_store
+    store.record_usage(
+        [
+            used("churn-prod", 1, H0, 1),
+            used("churn-b", 1, H0, 2),
+            used("churn-prod", 1, H0 + 2 * HOUR, 3),
+            used("fraud-prod", 4, H0 + HOUR, 4, model="fraud"),
+            # a name re-used for another model keeps apart
+            used("churn-prod", 1, H0, 5, model="churn-v2"),
+        ]
+    )
+    everything = store.usage()
+    # ordered by hour, deployment, version (then model)
+    assert [(r.hour, r.deployment, r.model, r.requests) for r in everything] == [
+        (H0, "churn-b", MODEL, 2),
+        (H0, "churn-prod", MODEL, 1),
+        (H0, "churn-prod", "churn-v2", 5),
+        (H0 + HOUR, "fraud-prod", "fraud", 4),
+        (H0 + 2 * HOUR, "churn-prod", MODEL, 3),
+    ]
+    assert [r.requests for r in store.usage(model=MODEL)] == [2, 1, 3]
+    assert [r.requests for r in store.usage(model="fraud")] == [4]
+    assert [r.requests for r in store.usage(deployment="churn-prod")] == [1, 5, 3]
+    assert [r.requests for r in store.usage(model=MODEL, deployment="churn-prod")] == [1, 3]
+    # since <= hour < until
+    assert [r.requests for r in store.usage(since=H0 + HOUR)] == [4, 3]
+    assert [r.requests for r in store.usage(until=H0 + HOUR)] == [2, 1, 5]
+    assert [r.requests for r in store.usage(since=H0 + 1, until=H0 + 2 * HOUR)] == [4]
+    assert store.usage(model="nope") == []
+    with pytest.raises(InvalidArgument, match="since"):
+        store.usage(since=cast(int, "yesterday"))
+
+
+def test_a_bad_usage_record_writes_nothing(usage_store: SqlPredictionStore) -> None:
+    store = usage_store
+    good = used("churn-prod", 1, H0, 1)
+    for bad, message in [
+        (replace(good, hour=H0 + 1), "start of an hour"),
+        (replace(good, version=0), "version"),
+        (replace(good, deployment="d" * 101), "deployment"),
+        (replace(good, model=""), "model name"),
+        (replace(good, requests=-1), "requests and rows"),
+        (replace(good, cpu_s=float("nan")), "cpu_s"),
+        (replace(good, cpu_s=0.1, predict_cpu_s=0.2), "predict_cpu_s is more than cpu_s"),
+    ]:
+        with pytest.raises(InvalidArgument, match=message):
+            store.record_usage([good, bad])
+    assert store.usage() == []
+    assert count_usage(store) == 0
+
+
+def count_usage(store: SqlPredictionStore) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.serving_usage)).scalar_one())
+
+
+def test_concurrent_adds_from_two_connections_lose_nothing(
+    usage_store: SqlPredictionStore, registry_backend: RegistryStores
+) -> None:
+    """Two writers with engines of their own (as two worker processes would have) add
+    to the same rows at once, each in its own key order: every count arrives."""
+    uri = cast(SqlStores, registry_backend).uri
+    keys = [("churn-prod", v, H0 + h * HOUR) for v in (1, 2) for h in range(3)]
+    rounds = 40
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(reverse: bool) -> None:
+        engine = create_engine_for(uri)
+        try:
+            store = SqlPredictionStore(engine)
+            order = list(reversed(keys)) if reverse else keys
+            barrier.wait()
+            for _ in range(rounds):
+                store.record_usage(
+                    [used(d, v, h, 1, rows=3, cpu=0.5, predict=0.25) for d, v, h in order]
+                )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=write, args=(r,)) for r in (False, True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    found = usage_store.usage()
+    assert len(found) == len(keys)
+    for r in found:
+        assert (r.requests, r.rows) == (2 * rounds, 2 * 3 * rounds)
+        assert r.cpu_s == 2 * rounds * 0.5 and r.predict_cpu_s == 2 * rounds * 0.25

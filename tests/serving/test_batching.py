@@ -198,3 +198,48 @@ def test_outputs_that_cannot_be_split_per_request_fail_clearly(pool: ThreadPoolE
 
     # alone, each request gets its own whole answer (the batch is retried one by one)
     assert asyncio.run(scenario()) == [2.0, 2.0]
+
+
+def test_each_predict_call_reports_the_cpu_time_of_its_thread(pool: ThreadPoolExecutor) -> None:
+    """Measured inside the predict thread: a model that computes is charged its CPU
+    time, one that waits (on I/O, a lock, a sleep) is charged next to nothing; and
+    a failed batch retried request by request says so, so nobody counts its
+    requests twice."""
+
+    def busy(data: np.ndarray) -> np.ndarray:
+        until = time.thread_time() + 0.05
+        while time.thread_time() < until:
+            pass
+        return np.asarray(data)[:, 0]
+
+    def sleepy(data: np.ndarray) -> np.ndarray:
+        time.sleep(0.1)
+        if np.any(np.asarray(data) == 666.0):
+            raise ValueError("cannot score 666")
+        return np.asarray(data)[:, 0]
+
+    calls: list[dict[str, Any]] = []
+
+    def observe(**call: Any) -> None:
+        calls.append(call)
+
+    async def scenario() -> list[Any]:
+        working = MicroBatcher(busy, pool, observe=observe)
+        await working.submit(rows(2, 0), 2)
+        waiting = MicroBatcher(
+            lambda x: call_user_code(sleepy, x, what="model"), pool, observe=observe
+        )
+        first = waiting.submit(rows(1, 1), 1)
+        await asyncio.sleep(0.01)  # the first call is sleeping: two requests queue
+        queued = [waiting.submit(np.full((1, 6), 666.0), 1), waiting.submit(rows(1, 2), 1)]
+        return list(await asyncio.gather(first, *queued, return_exceptions=True))
+
+    results = asyncio.run(scenario())
+    assert isinstance(results[1], UserCodeError) and not isinstance(results[2], BaseException)
+    computed, slept, failed, *alone = calls
+    assert computed["rows"] == 2 and computed["retried"] is False
+    assert 0.045 <= computed["predict_cpu_s"] <= computed["predict_s"] + 0.005
+    assert slept["predict_s"] >= 0.1 and slept["predict_cpu_s"] < 0.02
+    assert (failed["requests"], failed["retried"]) == (2, True)
+    assert [(c["requests"], c["retried"]) for c in alone] == [(1, False), (1, False)]
+    assert all(c["predict_cpu_s"] >= 0 for c in calls)

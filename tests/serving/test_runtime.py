@@ -28,6 +28,7 @@ from moorline.serving.models import LoggedPrediction, TrafficPolicy
 from moorline.serving.prediction_log import PredictionLogger
 from moorline.serving.protocols import Payload, decode_mlflow
 from moorline.serving.runtime import ConsumerCache, ModelFailed, ServingRuntime
+from moorline.serving.usage import UsageMeter
 from tests.serving.serving_support import MARKER, Store, deploy, make_store, standard_models
 
 
@@ -194,6 +195,51 @@ def test_a_model_that_raises_fails_that_request_only(world: World) -> None:
     failed = [r for r in records if r.error_id is not None]
     assert [r.error_id for r in failed] == [error_id]
     assert failed[0].outputs == [] and failed[0].inputs == [[MARKER, 1.0, 2.0, 3.0]]
+
+
+def test_usage_counts_each_request_once_for_the_version_that_predicted_it(
+    world: World,
+) -> None:
+    """Shadow copies count for the shadow version; the requests of a batch that failed
+    and was retried one by one count once; input refused before the model does not
+    count. Inside a shared process (no process CPU), cpu_s is the predict CPU."""
+    predictions = world.services.deployments.predictions
+    logger = PredictionLogger(predictions, flush_interval_s=0.05)
+    meter = UsageMeter(predictions, interval_s=3600)
+    logger.start()
+    meter.start()
+
+    async def scenario() -> None:
+        runtime = runtime_for(world, ["shadow", "flaky"], logger=logger, usage=meter)
+        await runtime.start(watch=False)
+        shadow, flaky = runtime.get("shadow"), runtime.get("flaky")
+        for i in range(12):
+            await runtime.predict(shadow, body([[float(i), 0.0, 0.0, 0.0]] * (1 + i % 3)))
+        # eleven at once: the first goes alone, the other ten queue behind it and
+        # are predicted together, fail on the marker, and are retried one by one
+        payloads = [body([[MARKER if i == 5 else float(i), 1.0, 2.0, 3.0]]) for i in range(11)]
+        answers = await asyncio.gather(
+            *(runtime.predict(flaky, p) for p in payloads), return_exceptions=True
+        )
+        assert [isinstance(a, ModelFailed) for a in answers].count(True) == 1
+        with pytest.raises(InvalidArgument, match="shape"):
+            await runtime.predict(flaky, body([[1.0, 2.0]]))
+        assert runtime.batchers()[("flaky", "flaky", 1)].stats.failed_batches == 2
+        await runtime.close()
+
+    asyncio.run(scenario())
+    logger.close()
+    meter.close()
+    found = {(r.deployment, r.version): r for r in predictions.usage(since=0)}
+    assert sorted(found) == [("flaky", 1), ("shadow", 1), ("shadow", 2)]
+    rows = sum(1 + i % 3 for i in range(12))
+    assert (found["shadow", 1].requests, found["shadow", 1].rows) == (12, rows)
+    assert (found["shadow", 2].requests, found["shadow", 2].rows) == (12, rows)
+    assert (found["flaky", 1].requests, found["flaky", 1].rows) == (11, 11)
+    assert found["shadow", 2].model == "clf" and found["flaky", 1].model == "flaky"
+    for r in found.values():
+        assert r.predict_cpu_s > 0 and r.cpu_s == r.predict_cpu_s
+    assert meter.failed_flushes == 0
 
 
 def test_a_policy_change_is_applied_by_the_watcher_and_old_versions_released(

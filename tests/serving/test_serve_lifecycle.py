@@ -149,9 +149,24 @@ def wait_serving(url: str) -> None:
     raise AssertionError("the embedded model server did not get ready")
 
 
+def small_usage(store: Store) -> tuple[int, float, float]:
+    """Requests, CPU and predict CPU recorded for deployment ``small`` so far."""
+    services = store.services()
+    try:
+        found = services.deployments.predictions.usage(deployment="small")
+    finally:
+        services.close()
+    return (
+        sum(u.requests for u in found),
+        sum(u.cpu_s for u in found),
+        sum(u.predict_cpu_s for u in found),
+    )
+
+
 @pytest.mark.slow
 def test_the_tracking_server_serves_deployments_too(store: Store, tmp_path: Any) -> None:
     artifacts = ("--artifacts", store.artifacts)
+    requests, cpu, predicted = small_usage(store)
     server = start_server(tmp_path, *artifacts, store_uri=store.uri)
     server_no = start_server(tmp_path / "no", *artifacts, "--no-serve", store_uri=store.uri)
     try:
@@ -167,6 +182,12 @@ def test_the_tracking_server_serves_deployments_too(store: Store, tmp_path: Any)
     finally:
         server.stop()
         server_no.stop()
+    # Stopped gracefully, it wrote its usage: two requests, charged with their predict
+    # calls' CPU time only (the process also runs tracking and the UI).
+    after = small_usage(store)
+    assert after[0] - requests == 2
+    assert after[2] > predicted
+    assert after[1] - cpu == pytest.approx(after[2] - predicted, abs=1e-9)
 
 
 @pytest.mark.slow

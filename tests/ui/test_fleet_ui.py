@@ -49,7 +49,7 @@ from moorline.pipelines.scheduler import run_inline
 from moorline.registry.governance import Actor
 from moorline.server.ui.fleet_pages import iso_week
 from moorline.serving.canary import CanaryPolicy
-from moorline.serving.models import PredictionRecord, TrafficPolicy
+from moorline.serving.models import PredictionRecord, TrafficPolicy, UsageRecord, hour_of
 from moorline.serving.rollout import CanaryAction, PipelineRollout
 from moorline.serving.routing import Router
 from tests.pipelines.conftest import ADMIN, make_repo, pipeline, run_now
@@ -72,6 +72,9 @@ class LoopSite:
     steps: list[str]
     approval_id: str
     cpu_this_week: float
+    serving_cpu_this_week: float
+    #: answered requests, from the prediction log
+    logged_requests: int
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(self.url + path, timeout=30)
@@ -85,17 +88,24 @@ def _truth(x: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
 
 def _serve(services: Services, models: dict[int, Any], rng: np.random.Generator, n: int) -> None:
     """``n`` one-row requests with shifted inputs, routed by the deployment's current
-    policy, answered by the registered models, logged and labelled."""
+    policy, answered by the registered models, logged and labelled; their usage
+    (requests and the CPU time of each predict call) recorded as a model server
+    inside ``moorline server`` records it."""
     deployment = services.deployments.get(DEPLOYMENT)
     router = Router(DEPLOYMENT, deployment.policy)
     x = pd.DataFrame(rng.normal(size=(n, 3)) + 2.5, columns=FEATURES)
     y = _truth(x, rng)
     records, feedback = [], []
+    usage: dict[int, list[float]] = {}
     now = now_ms()
     for i in range(n):
         version = router.pick(float(rng.random()))
         row = x.iloc[[i]]
+        started = time.thread_time()
         answer = float(np.asarray(models[version].predict(row)).ravel()[0])
+        spent = usage.setdefault(version, [0, 0.0])
+        spent[0] += 1
+        spent[1] += time.thread_time() - started
         pid = uuid.uuid4().hex
         records.append(
             PredictionRecord(
@@ -113,6 +123,21 @@ def _serve(services: Services, models: dict[int, Any], rng: np.random.Generator,
         feedback.append({"prediction_id": pid, "label": float(y[i])})
     services.deployments.predictions.append_predictions(records)
     assert services.deployments.add_feedback(DEPLOYMENT, feedback) == n
+    services.deployments.predictions.record_usage(
+        [
+            UsageRecord(
+                deployment=DEPLOYMENT,
+                model=MODEL,
+                version=version,
+                hour=hour_of(now),
+                requests=int(count),
+                rows=int(count),
+                cpu_s=cpu,
+                predict_cpu_s=cpu,
+            )
+            for version, (count, cpu) in usage.items()
+        ]
+    )
 
 
 def _seed_loop(services: Services, root: Path) -> tuple[str, str]:
@@ -219,6 +244,9 @@ def loop_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopSite]:
             for r in runs
             if iso_week(r.finished_at or 0) == week
         )
+        serving_cpu = sum(
+            u.cpu_s for u in services.deployments.predictions.usage() if iso_week(u.hour) == week
+        )
         server = start_server(root, store_uri=store_uri)
         try:
             yield LoopSite(
@@ -229,6 +257,11 @@ def loop_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopSite]:
                 steps=[s.step for s in record.steps],
                 approval_id=approval_id,
                 cpu_this_week=cpu,
+                serving_cpu_this_week=serving_cpu,
+                logged_requests=sum(
+                    v.requests
+                    for v in services.deployments.predictions.traffic(DEPLOYMENT, since=0)
+                ),
             )
         finally:
             server.stop()
@@ -284,12 +317,18 @@ def test_the_fleet_shows_production_split_drift_alert_retraining_approval_and_co
     # The pending approval.
     assert "1 pending" in text["approvals"]
     assert row.locator(f'td.approvals [data-approval="{loop_site.approval_id}"]').count() == 1
-    # Training CPU of this week's runs (measured by the worker), serving not measured.
+    # Training CPU of this week's runs (measured by the worker), and serving CPU (the
+    # predict calls' CPU time, recorded per version and hour).
     week = iso_week(now_ms())
     shown = float(row.locator(f'td.training-cpu[data-week="{week}"]').inner_text())
     assert loop_site.cpu_this_week > 0.5  # two real training runs
     assert shown == pytest.approx(loop_site.cpu_this_week, abs=0.051)
-    assert row.locator(".serving-cpu").inner_text() == "n/a"
+    serving = row.locator(f'td.serving-cpu[data-week="{week}"]')
+    assert loop_site.serving_cpu_this_week > 0
+    assert float(serving.inner_text()) == pytest.approx(loop_site.serving_cpu_this_week, abs=0.051)
+    assert serving.get_attribute("title") == f"{loop_site.logged_requests} requests"
+    legacy_row = page.locator('#fleet-table tr[data-model="legacy"]')
+    assert legacy_row.locator(f'td.serving-cpu[data-week="{week}"]').inner_text() == "0.0"
     legacy = cells(page.locator('#fleet-table tr[data-model="legacy"]'))
     assert "no deployment" in legacy["production"] and "champion v1" in legacy["name"]
     assert legacy["retraining"] == "never" and legacy["performance"] == "n/a"
@@ -372,8 +411,12 @@ def test_the_fleet_and_remediation_pages_answer_json(loop_site: LoopSite) -> Non
     assert demand["drift_status"] == "drift"
     assert [a["key"] for a in demand["alerts"]] == [ALERT_KEY]
     assert demand["last_retraining"]["remediation_id"] == loop_site.remediation_id
-    assert demand["compute"]["serving_cpu_seconds"] is None
-    assert "not measured" in fleet["notes"]["serving_cpu"]
+    week = iso_week(now_ms())
+    serving = demand["compute"]["serving_cpu_seconds"]
+    assert list(serving) == fleet["weeks"] == list(demand["compute"]["training_cpu_seconds"])
+    assert serving[week] == pytest.approx(loop_site.serving_cpu_this_week, abs=0.001)
+    assert demand["compute"]["serving_requests"][week] == loop_site.logged_requests >= 400
+    assert "predict calls" in fleet["notes"]["serving_cpu"]
     # The training runs' CPU time: measured on the worker process, kept on the pipeline
     # run and as the tracked run's metric.
     for run in loop_site.services.pipelines.list_runs():

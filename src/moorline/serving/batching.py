@@ -16,6 +16,12 @@ exception fails only the requests of that batch; when a batch of several
 requests fails, each is retried alone so one caller's bad row does not fail
 the others. The batcher keeps going either way.
 
+Each predict call's CPU time is measured inside the executor's thread
+(``time.thread_time`` around the model's predict) and reported to the
+observer with the call (serving usage: :mod:`moorline.serving.usage`). All
+requests of a batch go to one deployment's version, so splitting a call's
+CPU over its requests in proportion to rows gives that version all of it.
+
 >>> import asyncio, numpy as np
 >>> from concurrent.futures import ThreadPoolExecutor
 >>> async def demo():
@@ -56,10 +62,19 @@ class RequestTimeout(TemporarilyUnavailable):
 
 class BatchObserver(Protocol):
     """Told about every predict call: its rows and requests, how long the first
-    request waited in the queue, and how long the call took (seconds)."""
+    request waited in the queue, how long the call took and the CPU time the
+    predict thread spent in it (seconds). ``retried``: the call failed and each
+    of its requests is tried again alone (and reported again with its retry)."""
 
     def __call__(
-        self, *, rows: int, requests: int, queue_wait_s: float, predict_s: float
+        self,
+        *,
+        rows: int,
+        requests: int,
+        queue_wait_s: float,
+        predict_s: float,
+        predict_cpu_s: float,
+        retried: bool,
     ) -> None: ...
 
 
@@ -83,6 +98,8 @@ class BatchStats:
     timeouts: int = 0
     queue_wait_s: float = 0.0
     largest_batch: int = 0
+    #: CPU time of the predict calls, measured in the thread that ran them
+    predict_cpu_s: float = 0.0
     sizes: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -108,6 +125,9 @@ class MicroBatcher:
         observe: BatchObserver | None = None,
     ) -> None:
         self._predict = predict
+        # Bound once: the hot path hands the executor the same callable every time.
+        self._measured = self._measured_predict
+        self._predict_cpu_s = 0.0
         self._executor = executor
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000.0
@@ -227,18 +247,29 @@ class MicroBatcher:
             timer.cancel()
             self._wake = None
 
+    def _measured_predict(self, data: ModelInput) -> Any:
+        """Runs in the executor's thread: the model's predict, and the CPU time this
+        thread spent in it (read on the event loop once the call is done: one
+        batch at a time per batcher, so nothing else writes it meanwhile)."""
+        started = time.thread_time()
+        try:
+            return self._predict(data)
+        finally:
+            self._predict_cpu_s = time.thread_time() - started
+
     async def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         rows = sum(p.rows for p in batch)
         data = concatenate([p.data for p in batch])
+        self._predict_cpu_s = 0.0
         try:
-            output = await loop.run_in_executor(self._executor, self._predict, data)
+            output = await loop.run_in_executor(self._executor, self._measured, data)
             parts = _split(output, [p.rows for p in batch])
         except Exception as exc:
             self.stats.failed_batches += 1
             if len(batch) > 1:
                 # find the culprit: each request alone
-                self._account(batch, rows, started)
+                self._account(batch, rows, started, retried=True)
                 for p in batch:
                     if not p.future.done():
                         await self._run(loop, [p])
@@ -253,19 +284,28 @@ class MicroBatcher:
                     p.future.set_result(part)
         self._account(batch, rows, started)
 
-    def _account(self, batch: list[_Pending], rows: int, started: float) -> None:
+    def _account(
+        self, batch: list[_Pending], rows: int, started: float, *, retried: bool = False
+    ) -> None:
         now = time.perf_counter()
+        cpu = self._predict_cpu_s
         stats = self.stats
         stats.batches += 1
         stats.requests += len(batch)
         stats.rows += rows
+        stats.predict_cpu_s += cpu
         stats.sizes[rows] = stats.sizes.get(rows, 0) + 1
         stats.largest_batch = max(stats.largest_batch, rows)
         wait = started - batch[0].queued_at
         stats.queue_wait_s += wait
         if self._observe is not None:
             self._observe(
-                rows=rows, requests=len(batch), queue_wait_s=wait, predict_s=now - started
+                rows=rows,
+                requests=len(batch),
+                queue_wait_s=wait,
+                predict_s=now - started,
+                predict_cpu_s=cpu,
+                retried=retried,
             )
 
     async def close(self) -> None:

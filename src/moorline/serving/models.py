@@ -468,3 +468,47 @@ class VersionTraffic:
     labelled: int
     mean_latency_ms: float | None
     p99_latency_ms: float | None
+
+
+# -- serving usage ----------------------------------------------------------------------
+
+#: Milliseconds in an hour: usage is kept per UTC hour.
+HOUR_MS: Final = 3_600_000
+
+
+def hour_of(ms: int) -> int:
+    """The start of the UTC hour holding ``ms`` (milliseconds since the epoch).
+
+    >>> hour_of(1_700_000_000_000)  # 2023-11-14 22:13:20 UTC
+    1699999200000
+    """
+    return ms - ms % HOUR_MS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageRecord:
+    """What one model version cost a deployment in one UTC hour, as counted by the
+    model servers (:mod:`moorline.serving.usage`).
+
+    ``hour`` is the start of the hour in milliseconds since the epoch.
+    ``requests`` and ``rows`` are those that reached the model (a shadow copy
+    counts for the shadow version). ``predict_cpu_s`` is the CPU time of the
+    model's predict calls, measured in the thread that ran them; ``cpu_s`` adds
+    the version's share of the rest of the serving process's CPU where that is
+    known (a ``moorline serve`` worker), so it is never below ``predict_cpu_s``.
+    Stores add records with the same (deployment, model, version, hour) up.
+    """
+
+    deployment: str
+    model: str
+    version: int
+    hour: int
+    requests: int = 0
+    rows: int = 0
+    cpu_s: float = 0.0
+    predict_cpu_s: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, int, int]:
+        """What the store adds up by: (deployment, model, version, hour)."""
+        return (self.deployment, self.model, self.version, self.hour)

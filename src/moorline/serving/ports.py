@@ -3,7 +3,8 @@
 Changes to deployments and consumers take a registry :class:`Change`: the
 audit entry (and events) written in the same transaction as the change, on
 the same hash-chained audit log as the registry's. The prediction log is
-append-only and written in batches off the request path.
+append-only and written in batches off the request path; serving usage
+(requests and CPU per version and hour) is added up, off the request path too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from moorline.serving.models import (
     LoggedPrediction,
     PolicyRevision,
     PredictionRecord,
+    UsageRecord,
     VersionTraffic,
 )
 
@@ -119,6 +121,28 @@ class PredictionStore(ABC):
     @abstractmethod
     def undeclared_callers(self, deployment: str, *, since: int) -> dict[str, int]:
         """Caller descriptions (no consumer key) -> request count, from the log."""
+
+    @abstractmethod
+    def record_usage(self, records: Sequence[UsageRecord]) -> None:
+        """Add each record's counters to the stored row with the same (deployment,
+        model, version, hour), or store it as a new row: all in one transaction.
+
+        Adding, not replacing, so several serving processes can write the same
+        hour concurrently and lose nothing. Raises InvalidArgument (nothing
+        written) for a record the columns cannot hold.
+        """
+
+    @abstractmethod
+    def usage(
+        self,
+        *,
+        model: str | None = None,
+        deployment: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[UsageRecord]:
+        """Stored usage (of ``model``, of ``deployment``) with ``since <= hour < until``,
+        ordered by hour, deployment, version."""
 
 
 class CanaryStore(ABC):

@@ -22,7 +22,10 @@ version's :class:`~moorline.serving.batching.MicroBatcher` answers, and a
 :class:`~moorline.serving.models.PredictionRecord` goes to the prediction
 logger (sampled by the deployment's ``log_sample``). Shadow versions get a
 copy after the answer is known: fire-and-forget, bounded, logged with
-``shadow=True`` and the same prediction id.
+``shadow=True`` and the same prediction id. Every predict call, a shadow
+copy's included, is counted by the usage meter (requests, rows and the
+predict thread's CPU time, per deployment, version and hour:
+:mod:`moorline.serving.usage`).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ if TYPE_CHECKING:
     from moorline.models.loaded import LoadedModel
     from moorline.serving.prediction_log import PredictionLogger
     from moorline.serving.service import DeploymentService
+    from moorline.serving.usage import UsageMeter
 
 log = logging.getLogger("moorline.serving")
 
@@ -246,7 +250,9 @@ class ServingRuntime:
     ``names``: the deployments to serve (None: every deployment in the store,
     including ones created later). ``executor``: where predicts run (default:
     one thread, so predicts never compete with each other for the CPU).
-    ``logger``: the prediction log (None: nothing is logged).
+    ``logger``: the prediction log (None: nothing is logged). ``usage``: the
+    meter told about every predict call (None: usage is not counted); the
+    runtime only feeds it, its owner starts and closes it.
     """
 
     def __init__(
@@ -256,6 +262,7 @@ class ServingRuntime:
         *,
         names: Sequence[str] | None = None,
         logger: PredictionLogger | None = None,
+        usage: UsageMeter | None = None,
         executor: Executor | None = None,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         observer: RuntimeObserver | None = None,
@@ -266,6 +273,7 @@ class ServingRuntime:
         self._loader = loader
         self._names = None if names is None else tuple(dict.fromkeys(names))
         self.logger = logger
+        self.usage = usage
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="moorline-predict")
         self.poll_interval_s = poll_interval_s
@@ -484,7 +492,7 @@ class ServingRuntime:
                     self._executor,
                     max_batch_size=settings.max_batch_size,
                     max_wait_ms=settings.max_wait_ms,
-                    observe=self._batch_observer(name, version),
+                    observe=self._batch_observer(name, deployment.model, version),
                 )
                 self._batchers[key] = batcher
             else:
@@ -499,13 +507,30 @@ class ServingRuntime:
             shadows=tuple(slots[v] for v in policy.shadows),
         )
 
-    def _batch_observer(self, name: str, version: int) -> Any:
+    def _batch_observer(self, name: str, model: str, version: int) -> Any:
         observer = self._observer
-        if observer is None:
+        meter = self.usage
+        if observer is None and meter is None:
             return None
+        key = (name, model, version)
 
-        def observe(*, rows: int, requests: int, queue_wait_s: float, predict_s: float) -> None:
-            observer.batch(name, version, rows=rows, queue_wait_s=queue_wait_s, predict_s=predict_s)
+        def observe(
+            *,
+            rows: int,
+            requests: int,
+            queue_wait_s: float,
+            predict_s: float,
+            predict_cpu_s: float,
+            retried: bool,
+        ) -> None:
+            if observer is not None:
+                observer.batch(
+                    name, version, rows=rows, queue_wait_s=queue_wait_s, predict_s=predict_s
+                )
+            if meter is not None:
+                if retried:  # its requests are counted with their retries
+                    requests = rows = 0
+                meter.add(key, requests=requests, rows=rows, predict_cpu_s=predict_cpu_s)
 
         return observe
 

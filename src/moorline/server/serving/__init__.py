@@ -4,13 +4,15 @@
 to the services of a store: deployments and consumers from
 ``services.deployments``, models loaded from the registry with every digest
 checked, and the prediction log written to the same store off the request
-path. ``moorline serve`` runs it alone (``moorline.server.serving.workers``);
-``moorline server`` mounts it beside the tracking API
-(:class:`~moorline.server.serving.app.MountedServing`).
+path, and so is serving usage (requests and CPU time per deployment, version
+and hour: :mod:`moorline.serving.usage`). ``moorline serve`` runs it alone
+(``moorline.server.serving.workers``); ``moorline server`` mounts it beside
+the tracking API (:class:`~moorline.server.serving.app.MountedServing`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 #: Records the prediction log holds in memory before it drops (never blocks a request).
 LOG_CAPACITY = 10_000
+#: Seconds between two writes of serving usage to the store.
+USAGE_INTERVAL_S = 30.0
 
 
 def registry_loader(
@@ -57,23 +61,36 @@ def build_serving_app(
     on_fatal: Callable[[BaseException], None] | None = None,
     on_ready: Callable[[float], None] | None = None,
     load_before_listening: bool = False,
+    serving_only: bool = False,
+    usage_interval_s: float = USAGE_INTERVAL_S,
 ) -> ServingApp:
     """The serving app over ``services`` (not started: its lifespan starts it).
 
     ``names``: deployments to serve (None: all, including ones created later).
     ``require_consumer``: every request needs a consumer key, whatever the
     deployments' settings say (a server reachable beyond loopback).
+    ``serving_only``: this process does nothing but serve (a ``moorline serve``
+    worker), so its whole CPU time is charged to the versions it served;
+    otherwise (inside ``moorline server``) only their predict calls are.
+    ``usage_interval_s``: how often serving usage is written to the store.
     """
     from moorline.serving.prediction_log import PredictionLogger
     from moorline.serving.runtime import ServingRuntime
+    from moorline.serving.usage import UsageMeter
 
     deployments = services.deployments
     metrics = ServingMetrics()
+    usage = UsageMeter(
+        deployments.predictions,
+        interval_s=usage_interval_s,
+        process_cpu=time.process_time if serving_only else None,
+    )
     runtime = ServingRuntime(
         deployments,
         loader or registry_loader(services),
         names=names,
         logger=PredictionLogger(deployments.predictions, capacity=log_capacity),
+        usage=usage,
         poll_interval_s=poll_interval_s,
         observer=metrics,
         require_consumer=require_consumer,
@@ -92,6 +109,7 @@ def build_serving_app(
 
 __all__ = [
     "MOUNTED_PREFIXES",
+    "USAGE_INTERVAL_S",
     "MountedServing",
     "ServingApp",
     "ServingMetrics",

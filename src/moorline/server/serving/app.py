@@ -158,7 +158,8 @@ class ServingApp:
     # -- lifecycle ----------------------------------------------------------------------
     async def startup(self) -> None:
         """Start the prediction log and begin loading models (in the background, so
-        ``/health`` answers at once and ``/ready`` says 503 until they are loaded)."""
+        ``/health`` answers at once and ``/ready`` says 503 until they are loaded);
+        the usage meter starts once they are."""
         if self.runtime.logger is not None:
             self.runtime.logger.start()
         if self._load_first:
@@ -176,13 +177,16 @@ class ServingApp:
             if self._on_fatal is not None:
                 self._on_fatal(exc)
             return False
+        if self.runtime.usage is not None:
+            self.runtime.usage.start()
         elapsed = (time.perf_counter() - self._started_at) * 1000.0
         if self._on_ready is not None:
             self._on_ready(elapsed)
         return True
 
     async def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Finish queued predicts and shadow copies, then flush the prediction log."""
+        """Finish queued predicts and shadow copies, then flush the prediction log
+        and the serving usage."""
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -191,6 +195,9 @@ class ServingApp:
         logger = self.runtime.logger
         if logger is not None:
             await asyncio.to_thread(logger.close, timeout_s)
+        usage = self.runtime.usage
+        if usage is not None:
+            await asyncio.to_thread(usage.close, timeout_s)
         if self._on_closed is not None:
             self._on_closed()
 

@@ -9,8 +9,9 @@ stall about 40 ms on every keep-alive request (uvicorn issue #3149).
 
 The supervisor forwards SIGTERM/SIGINT to the workers as SIGTERM (each
 stops accepting, finishes its in-flight requests and flushes its
-prediction log), restarts a worker that dies, and stops everything when a
-worker cannot start at all (a deployment that cannot be loaded).
+prediction log and serving usage), restarts a worker that dies, and stops
+everything when a worker cannot start at all (a deployment that cannot be
+loaded).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class ServeOptions:
     log_level: str = "info"
     poll_interval_s: float = 0.5
     graceful_timeout_s: float = 30.0
+    #: seconds between two writes of serving usage (requests and CPU per version)
+    usage_interval_s: float = 30.0
 
 
 def open_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -219,6 +222,10 @@ def run_worker(
         # Among several workers, one still loading must not take connections: it
         # listens (joins the SO_REUSEPORT group) only once its models are ready.
         load_before_listening=options.workers > 1,
+        # A worker only serves: its whole CPU time goes to the versions it served
+        # (written every usage_interval_s and when it stops).
+        serving_only=True,
+        usage_interval_s=options.usage_interval_s,
     )
     if sock is None:
         sock = open_socket(options.host, options.port, reuse_port=options.workers > 1)

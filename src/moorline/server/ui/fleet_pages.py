@@ -18,14 +18,16 @@
 - the last retraining (the newest run of the model's pipelines: status and
   when, with its remediation record) and pending approvals;
 - compute cost: CPU seconds of training (the pipeline worker's CPU time,
-  recorded on each pipeline run) per ISO week. Serving CPU is not measured
-  yet, and the page says so rather than show a number.
+  recorded on each pipeline run) and of serving (what the model servers
+  recorded per deployment version and hour: :mod:`moorline.serving.usage`)
+  per ISO week. A store that cannot give serving usage shows "n/a".
 
 Everything is read in one pass: one read per kind of record (models,
 deployments, monitors, pipelines and their runs, approvals, remediations,
-canaries), plus one history per deployment changed since its creation and
-one latest result and alert state per monitor of a model in the fleet. The
-JSON view (``?format=json``) holds the same data.
+canaries), plus one history per deployment changed since its creation, one
+latest result and alert state per monitor of a model in the fleet, and one
+read of serving usage per model. The JSON view (``?format=json``) holds the
+same data.
 """
 
 from __future__ import annotations
@@ -64,11 +66,15 @@ RUNS_READ: Final = 1000
 WEEKS_SHOWN: Final = 4
 #: Registered models read per page.
 MODELS_PAGE: Final = 1000
+WEEK_MS: Final = 7 * 86_400_000
 SPLIT_WIDTH: Final = 200.0
 SERVING_CPU_NOTE: Final = (
-    "serving CPU is not measured yet: the model server does not record CPU time per "
-    "deployment, so none is shown"
+    "serving CPU seconds as the model servers recorded them for the model's deployments, "
+    "by the ISO week (UTC) of the hour served: a moorline serve worker's whole CPU time, "
+    "shared among the versions it served by requests (their predict calls measured "
+    "exactly); inside moorline server, the predict calls' CPU time only"
 )
+SERVING_CPU_UNAVAILABLE: Final = "serving CPU cannot be read from this store, so none is shown"
 
 
 def routes(services: Services, ui: Renderer) -> list[BaseRoute]:
@@ -95,6 +101,19 @@ def iso_week(ms: int) -> str:
     """
     year, week, _ = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def week_start(ms: int) -> int:
+    """The start (Monday 00:00 UTC, in milliseconds) of the ISO week holding ``ms``.
+
+    >>> week_start(1_700_000_000_000)  # Tuesday 2023-11-14
+    1699833600000
+    >>> iso_week(week_start(1_700_000_000_000)) == iso_week(1_700_000_000_000)
+    True
+    """
+    day = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).date()
+    monday = dt.datetime.combine(day - dt.timedelta(days=day.weekday()), dt.time(), dt.UTC)
+    return int(monday.timestamp() * 1000)
 
 
 def recent_weeks(now: int, count: int = WEEKS_SHOWN) -> list[str]:
@@ -307,6 +326,7 @@ def fleet_overview(services: Services, *, now: int | None = None) -> dict[str, A
             }
 
     weeks = recent_weeks(now)
+    serving = _serving(services, fleet, since=week_start(now) - (WEEKS_SHOWN - 1) * WEEK_MS)
     rows = []
     for model in fleet:
         mine = by_model.get(model, [])
@@ -359,6 +379,7 @@ def fleet_overview(services: Services, *, now: int | None = None) -> dict[str, A
                 }
             )
         per_week = cpu.get(model, {})
+        served = serving.get(model) if serving is not None else None
         rows.append(
             {
                 "model": model,
@@ -376,7 +397,12 @@ def fleet_overview(services: Services, *, now: int | None = None) -> dict[str, A
                     "training_cpu_seconds_by_week": {
                         w: round(s, 3) for w, s in sorted(per_week.items(), reverse=True)
                     },
-                    "serving_cpu_seconds": None,
+                    "serving_cpu_seconds": None
+                    if served is None
+                    else {w: round(served[w][0], 3) if w in served else 0.0 for w in weeks},
+                    "serving_requests": None
+                    if served is None
+                    else {w: served[w][1] if w in served else 0 for w in weeks},
                 },
             }
         )
@@ -385,7 +411,7 @@ def fleet_overview(services: Services, *, now: int | None = None) -> dict[str, A
         "weeks": weeks,
         "generated_at": now,
         "notes": {
-            "serving_cpu": SERVING_CPU_NOTE,
+            "serving_cpu": SERVING_CPU_NOTE if serving is not None else SERVING_CPU_UNAVAILABLE,
             "training_cpu": f"CPU seconds of the newest {runs_read} pipeline run(s) read, "
             "by the ISO week (UTC) each finished in",
         },
@@ -408,6 +434,27 @@ def _registered_models(services: Services) -> dict[str, dict[str, int]]:
         token = page.next_page_token
         if not token:
             return out
+
+
+def _serving(
+    services: Services, models: Iterable[str], *, since: int
+) -> dict[str, dict[str, tuple[float, int]]] | None:
+    """Model -> ISO week -> (serving CPU seconds, requests) since ``since``, from the
+    usage the model servers recorded; None when this store cannot give it."""
+    out: dict[str, dict[str, tuple[float, int]]] = {}
+    predictions = services.deployments.predictions
+    for model in models:
+        try:
+            records = predictions.usage(model=model, since=since)
+        except MoorlineError:
+            return None
+        weeks: dict[str, tuple[float, int]] = {}
+        for r in records:
+            week = iso_week(r.hour)
+            cpu, requests = weeks.get(week, (0.0, 0))
+            weeks[week] = (cpu + r.cpu_s, requests + r.requests)
+        out[model] = weeks
+    return out
 
 
 def _training(
@@ -470,4 +517,11 @@ def fleet_page(services: Services, ui: Renderer, request: Request) -> Response:
     return respond(ui, request, "fleet.html", data, extra={"splits": splits})
 
 
-__all__ = ["fleet_overview", "iso_week", "recent_weeks", "routes", "serving_since"]
+__all__ = [
+    "fleet_overview",
+    "iso_week",
+    "recent_weeks",
+    "routes",
+    "serving_since",
+    "week_start",
+]

@@ -18,6 +18,9 @@ So the ``actor`` arguments are accepted (for the same signatures) and
 dropped. Mutating calls are never retried once they may have reached the
 server; reads are. The prediction log is reachable read-only through
 :attr:`RestDeploymentService.predictions`; writing it is the gateway's job.
+Serving usage is not on ``/api/v1``: its ``usage`` raises NotImplementedFeature
+(the fleet page's JSON, ``/ui/fleet.json``, has the serving CPU per model
+and week).
 
 >>> from moorline.store.rest.client import RestClient
 >>> service = RestDeploymentService(RestClient("http://127.0.0.1:5000"))  # doctest: +SKIP
@@ -43,6 +46,7 @@ from moorline.serving.models import (
     PolicyRevision,
     PredictionRecord,
     TrafficPolicy,
+    UsageRecord,
     VersionTraffic,
     validate_deployment_name,
 )
@@ -123,6 +127,23 @@ class RestPredictionReader(PredictionStore):
             "GET", f"{_deployment(deployment)}/undeclared", s.Undeclared, params={"since": since}
         )
         return {c.caller: c.requests for c in found.items}
+
+    def record_usage(self, records: Sequence[UsageRecord]) -> None:
+        _no_store("serving usage")
+
+    def usage(
+        self,
+        *,
+        model: str | None = None,
+        deployment: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[UsageRecord]:
+        raise NotImplementedFeature(
+            "Serving usage per hour is not served over /api/v1: read it with a store URI "
+            "(the model servers write it there), or read the serving CPU per model and week "
+            "from the server's fleet page as JSON (GET /ui/fleet.json)"
+        )
 
 
 class RestDeploymentService(DeploymentService):

@@ -12,6 +12,12 @@ names the revision the caller read, so of two concurrent changes one wins
 and the other gets :class:`~moorline.errors.Conflict`; the history row is
 written in the same transaction.
 
+Serving usage (requests, rows and CPU seconds per deployment, version and
+hour) is added up in the database: one ``INSERT ... ON CONFLICT DO UPDATE SET
+x = x + excluded.x`` per record, all in one transaction, with the records in
+key order so concurrent writers lock rows in the same order (no deadlock on
+PostgreSQL) and lose nothing.
+
 The prediction log is written off the request path (by
 :class:`moorline.serving.prediction_log.PredictionLogger`) in batches, each
 one INSERT for the whole batch (:class:`~moorline.store.sql._base.BulkInsert`:
@@ -37,6 +43,7 @@ from moorline.registry.ports import Change
 from moorline.serving.canaries import CanaryRecord, CanarySpec, CanaryStatus
 from moorline.serving.canary import CanaryPolicy
 from moorline.serving.models import (
+    HOUR_MS,
     Consumer,
     Deployment,
     DeploymentSettings,
@@ -46,6 +53,7 @@ from moorline.serving.models import (
     PredictionRecord,
     RevisionAction,
     TrafficPolicy,
+    UsageRecord,
     VersionTraffic,
 )
 from moorline.serving.ports import CanaryStore, ConsumerStore, DeploymentStore, PredictionStore
@@ -54,7 +62,7 @@ from moorline.store.sql._base import BulkInsert, SqlStoreBase, chunks, fetch_row
 from moorline.store.sql._changes import ChangeWriter, dumps
 
 _d, _h, _c = t.deployments, t.deployment_revisions, t.consumers
-_p, _f = t.predictions, t.prediction_feedback
+_p, _f, _u = t.predictions, t.prediction_feedback, t.serving_usage
 
 #: Most rows one read of the prediction log returns.
 MAX_READ: Final = 1_000_000
@@ -483,6 +491,63 @@ def _logged(row: Sequence[Any]) -> LoggedPrediction:
     )
 
 
+_USAGE_COUNTERS: Final = ("requests", "rows", "cpu_s", "predict_cpu_s")
+_USAGE_COLUMNS = (
+    _u.c.deployment,
+    _u.c.model,
+    _u.c.version,
+    _u.c.hour,
+    _u.c.requests,
+    _u.c.rows,
+    _u.c.cpu_s,
+    _u.c.predict_cpu_s,
+)
+
+
+def _is_int(value: object, low: int, high: int = _MAX_BIGINT) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_seconds(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def _check_usage(index: int, record: UsageRecord) -> None:
+    """Refuse what the columns cannot hold, naming the record, before anything is written."""
+    problem = None
+    if not isinstance(record.deployment, str) or not record.deployment:
+        problem = "it names no deployment"
+    elif len(record.deployment) > t.DEPLOYMENT_NAME_LENGTH:
+        problem = f"its deployment name is longer than {t.DEPLOYMENT_NAME_LENGTH} characters"
+    elif not isinstance(record.model, str) or not 1 <= len(record.model) <= t.NAME_LENGTH:
+        problem = f"its model name must be 1 to {t.NAME_LENGTH} characters"
+    elif not _is_int(record.version, 1):
+        problem = f"version {record.version!r} is not a model version number"
+    elif not _is_int(record.hour, -_MAX_BIGINT) or record.hour % HOUR_MS:
+        problem = f"hour {record.hour!r} is not the start of an hour in milliseconds"
+    elif not _is_int(record.requests, 0) or not _is_int(record.rows, 0):
+        problem = "requests and rows must be integers, 0 or more"
+    elif not _is_seconds(record.cpu_s) or not _is_seconds(record.predict_cpu_s):
+        problem = "cpu_s and predict_cpu_s must be finite numbers of seconds, 0 or more"
+    elif record.predict_cpu_s > record.cpu_s:
+        problem = "predict_cpu_s is more than cpu_s (which includes it)"
+    if problem is not None:
+        raise InvalidArgument(
+            f"Usage record {index} ({str(record.deployment)[:100]!r} v{record.version!r}) "
+            f"cannot be stored: {problem}; nothing was written"
+        )
+
+
+def _time_bound(name: str, value: object) -> None:
+    if value is not None and not _is_int(value, -_MAX_BIGINT):
+        raise InvalidArgument(f"{name} must be a time in milliseconds, got {value!r}")
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q`` quantile (0..1) of ``values`` with linear interpolation, as
     PostgreSQL's ``percentile_cont`` computes it.
@@ -505,6 +570,11 @@ class SqlPredictionStore(SqlStoreBase, PredictionStore):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._bulk = BulkInsert(engine, _p, _PREDICTION_NAMES)
+        insert = self._insert(_u)
+        self._add_usage = insert.on_conflict_do_update(
+            index_elements=["deployment", "model", "version", "hour"],
+            set_={c: _u.c[c] + insert.excluded[c] for c in _USAGE_COUNTERS},
+        )
 
     def append_predictions(self, records: Sequence[PredictionRecord]) -> None:
         if not records:
@@ -657,6 +727,76 @@ class SqlPredictionStore(SqlStoreBase, PredictionStore):
         with self._read() as conn:
             rows = fetch_rows(conn, query)
         return {str(caller): int(n) for caller, n in rows}
+
+    def record_usage(self, records: Sequence[UsageRecord]) -> None:
+        if not records:
+            return
+        for index, record in enumerate(records):
+            _check_usage(index, record)
+        # One row per key (PostgreSQL refuses to update a row twice in one statement),
+        # in key order: concurrent writers then lock the rows they share in one order.
+        merged: dict[tuple[str, str, int, int], list[Any]] = {}
+        for r in records:
+            cell = merged.get(r.key)
+            if cell is None:
+                merged[r.key] = [r.requests, r.rows, float(r.cpu_s), float(r.predict_cpu_s)]
+            else:
+                cell[0] += r.requests
+                cell[1] += r.rows
+                cell[2] += r.cpu_s
+                cell[3] += r.predict_cpu_s
+        rows = [
+            {
+                "deployment": deployment,
+                "model": model,
+                "version": version,
+                "hour": hour,
+                "requests": cell[0],
+                "rows": cell[1],
+                "cpu_s": cell[2],
+                "predict_cpu_s": cell[3],
+            }
+            for (deployment, model, version, hour), cell in sorted(merged.items())
+        ]
+        with self._write() as conn:
+            conn.execute(self._add_usage, rows)
+
+    def usage(
+        self,
+        *,
+        model: str | None = None,
+        deployment: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[UsageRecord]:
+        _time_bound("since", since)
+        _time_bound("until", until)
+        query = select(*_USAGE_COLUMNS).order_by(
+            _u.c.hour, _u.c.deployment, _u.c.version, _u.c.model
+        )
+        if model is not None:
+            query = query.where(_u.c.model == model)
+        if deployment is not None:
+            query = query.where(_u.c.deployment == deployment)
+        if since is not None:
+            query = query.where(_u.c.hour >= since)
+        if until is not None:
+            query = query.where(_u.c.hour < until)
+        with self._read() as conn:
+            rows = fetch_rows(conn, query)
+        return [
+            UsageRecord(
+                deployment=d,
+                model=m,
+                version=int(v),
+                hour=int(h),
+                requests=int(n),
+                rows=int(r),
+                cpu_s=float(cpu),
+                predict_cpu_s=float(predict),
+            )
+            for d, m, v, h, n, r, cpu, predict in rows
+        ]
 
 
 __all__ = [

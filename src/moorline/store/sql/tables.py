@@ -918,3 +918,27 @@ canaries = Table(
     Index(None, "deployment", "started_at"),
     Index(None, "status"),
 )
+
+# -- serving usage (0007) ------------------------------------------------------------------
+#
+# One row per (deployment, model, version, UTC hour) with the requests, rows and
+# CPU seconds the model servers counted (``moorline.serving.usage``). Writers
+# add to a row (INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x), so
+# every worker and replica writes the same hours without coordination. The
+# fleet page reads a model's recent hours through (model, hour).
+
+serving_usage = Table(
+    "serving_usage",
+    metadata,
+    Column("deployment", String(DEPLOYMENT_NAME_LENGTH), nullable=False),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("hour", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("cpu_s", Double, nullable=False),
+    Column("predict_cpu_s", Double, nullable=False),
+    PrimaryKeyConstraint("deployment", "model", "version", "hour"),
+    Index(None, "model", "hour"),
+    sqlite_with_rowid=False,
+)
