@@ -38,8 +38,11 @@ from tests.serving.serving_support import Serve, Store, deploy, log_versions, ma
 from tests.support.live import MOORLINE, free_port
 
 #: Private memory per worker, in MiB: imports (scikit-learn, pandas, pyarrow,
-#: skops: ~136 MiB) plus both models, the batchers and the log queue.
-MAX_PRIVATE_MIB = 175.0
+#: skops without its estimator scan: ~125 MiB) plus both models, the batchers and
+#: the log queue (150 MiB measured).
+MAX_PRIVATE_MIB = 165.0
+#: Resident memory of the supervisor of several workers, in MiB (22 measured).
+MAX_SUPERVISOR_MIB = 40.0
 #: Modules a model server has no use for: the S3 client (local artifacts here), the
 #: schema migrations, the API and UI stack, the HTTP client, WebSockets.
 NOT_IMPORTED = (
@@ -136,6 +139,20 @@ def check_answers(server: Serve, rows: np.ndarray, expected: Answers, times: int
             assert reply.json()["predictions"] == answers
 
 
+def children_of(parent: int) -> list[int]:
+    """Every child process of ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
 def workers_of(supervisor: int) -> list[int]:
     """Worker processes of a ``moorline serve --workers N`` supervisor."""
     found = []
@@ -148,7 +165,7 @@ def workers_of(supervisor: int) -> list[int]:
         except OSError:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == supervisor and b"spawn_main" in cmdline:
+        if parent == supervisor and b"worker_entry" in cmdline:
             found.append(int(entry.name))
     return sorted(found)
 
@@ -190,8 +207,21 @@ def test_each_of_two_workers_stays_within_its_memory_budget(
         sizes = [vm_rss_mib(pid) for pid in pids]
         private = [status_mib(pid, "RssAnon") for pid in pids]
         shown = ", ".join(f"{a:.1f} ({b:.1f} private)" for a, b in zip(sizes, private, strict=True))
-        print(f"moorline serve --workers 2, lr + forest: VmRSS {shown} MiB")
+        supervisor = vm_rss_mib(server.process.pid)
+        print(
+            f"moorline serve --workers 2, lr + forest: VmRSS {shown} MiB; "
+            f"supervisor {supervisor:.1f} MiB"
+        )
         assert max(private) <= MAX_PRIVATE_MIB, server.log()
+        # The supervisor is a lean process of its own (no store, no model library),
+        # and its only children are the workers (no multiprocessing resource tracker).
+        assert supervisor <= MAX_SUPERVISOR_MIB, server.log()
+        assert len(children_of(server.process.pid)) == 2
+        # Options reach the workers on their standard input: the store URI (which may
+        # hold a password) is in no command line.
+        for pid in [server.process.pid, *pids]:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            assert store.uri.encode() not in cmdline, cmdline
     finally:
         assert server.stop() == 0
 
@@ -210,6 +240,7 @@ def test_serving_never_imports_the_s3_client_migrations_or_the_web_stack(
     report = server.log()
     imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+([\w.]+)$", report, re.M))
     # the report is read right: what serving needs is there
-    assert {"sklearn.ensemble._forest", "skops.io", "sqlalchemy", "uvicorn"} <= imported
+    wanted = {"sklearn.ensemble._forest", "skops.io._persist", "sqlalchemy", "uvicorn"}
+    assert wanted <= imported, sorted(wanted - imported)
     tops = {name.split(".", 1)[0] for name in imported}
     assert sorted(tops & set(NOT_IMPORTED)) == []

@@ -11,9 +11,15 @@ are library code; a type from anywhere else (a custom transformer) makes
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 from moorline.errors import IntegrityError, InvalidArgument
@@ -24,8 +30,184 @@ DATA_FILE = "model.skops"
 LIBRARY_MODULES = ("sklearn", "numpy", "scipy")
 
 
+#: Module path parts ``sklearn.utils.all_estimators`` does not search.
+_NOT_SEARCHED = frozenset(
+    {"tests", "externals", "setup", "conftest", "experimental", "estimator_checks"}
+)
+#: ``deferred``: whether this process imports skops without its estimator scan
+#: (model server workers).
+_SETTINGS = {"deferred": False}
+#: Set while this module's loader runs in the thread: the deferred list is empty then.
+_LOADER = threading.local()
+
+
 def _is_library_type(name: str) -> bool:
     return name.split(".", 1)[0] in LIBRARY_MODULES
+
+
+def defer_estimator_scan() -> None:
+    """Import skops, when this process does, with its scan of scikit-learn deferred
+    (see the module docstring). For processes that only load models: a model
+    server worker calls it before loading any."""
+    _SETTINGS["deferred"] = True
+
+
+def skops_io() -> ModuleType:
+    """``skops.io``; its first import deferring the estimator scan if
+    :func:`defer_estimator_scan` was called."""
+    found = sys.modules.get("skops.io")
+    if found is not None:
+        return found
+    if _SETTINGS["deferred"]:
+        return _import_deferred()
+    import skops.io
+
+    module: ModuleType = skops.io
+    return module
+
+
+def _import_deferred() -> ModuleType:
+    """``skops.io`` imported with ``all_estimators`` answering nothing, its list of
+    estimator names then replaced by a :class:`_DeferredEstimatorNames`. A skops
+    whose internals are not where this expects them is imported again, normally."""
+    import sklearn.utils
+
+    scan = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = _no_estimators
+    try:
+        importlib.import_module("skops.io")
+    finally:
+        sklearn.utils.all_estimators = scan
+    deferred = _DeferredEstimatorNames()
+    modules = [sys.modules.get(f"skops.io.{name}") for name in ("_general", "_trusted_types")]
+    if all(
+        m is not None and getattr(m, "SKLEARN_ESTIMATOR_TYPE_NAMES", None) == [] for m in modules
+    ):
+        for module in modules:
+            module.SKLEARN_ESTIMATOR_TYPE_NAMES = deferred  # type: ignore[union-attr]
+        return sys.modules["skops.io"]
+    for name in [m for m in sys.modules if m == "skops" or m.startswith("skops.")]:
+        del sys.modules[name]  # pragma: no cover - another skops: the normal import
+    return importlib.import_module("skops.io")  # pragma: no cover
+
+
+def _no_estimators(*args: Any, **kwargs: Any) -> list[tuple[str, type]]:
+    return []
+
+
+class _DeferredEstimatorNames(list[str]):
+    """skops' ``SKLEARN_ESTIMATOR_TYPE_NAMES``, computed on first use by skops' own
+    rule; empty while this module's loader runs (it names the estimators it trusts)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._filled = False
+        self._lock = threading.Lock()
+
+    def _names(self) -> list[str]:
+        if getattr(_LOADER, "active", False):
+            return []
+        if not self._filled:
+            with self._lock:
+                if not self._filled:
+                    from sklearn.utils import all_estimators
+                    from skops.io._utils import get_type_name
+
+                    names = (get_type_name(cls) for _, cls in all_estimators())
+                    super().extend(n for n in names if n.startswith("sklearn."))
+                    self._filled = True
+        return list(super().__iter__())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._names()
+
+    def __add__(self, other: list[str]) -> list[str]:  # type: ignore[override]
+        return self._names() + list(other)
+
+    def __radd__(self, other: list[str]) -> list[str]:
+        return list(other) + self._names()
+
+    def __eq__(self, other: object) -> bool:
+        return self._names() == other
+
+    __hash__ = None
+
+
+@contextmanager
+def _loading() -> Iterator[None]:
+    previous = getattr(_LOADER, "active", False)
+    _LOADER.active = True
+    try:
+        yield
+    finally:
+        _LOADER.active = previous
+
+
+@functools.cache
+def is_sklearn_estimator(name: str) -> bool:
+    """Whether ``name`` (``module.Class``, as skops names types) is an estimator
+    ``sklearn.utils.all_estimators()`` lists: a public, concrete subclass of
+    ``BaseEstimator`` defined in scikit-learn and exposed by the nearest public
+    package above its module, outside tests, externals and experimental code.
+    Only scikit-learn's own modules are imported to decide.
+
+    >>> is_sklearn_estimator("sklearn.ensemble._forest.RandomForestClassifier")
+    True
+    >>> is_sklearn_estimator("sklearn.base.BaseEstimator")
+    False
+    >>> is_sklearn_estimator("builtins.eval"), is_sklearn_estimator("os.system")
+    (False, False)
+    """
+    module_name, _, class_name = name.rpartition(".")
+    parts = module_name.split(".")
+    if parts[0] != "sklearn" or not class_name or class_name.startswith("_"):
+        return False
+    if any(part in _NOT_SEARCHED or not part.isidentifier() for part in parts):
+        return False
+    public = list(parts)
+    while public[-1].startswith("_"):
+        public.pop()
+    try:
+        defining = importlib.import_module(module_name)
+        exposing = importlib.import_module(".".join(public))
+    except ImportError:
+        return False
+    from sklearn.base import BaseEstimator
+
+    cls = getattr(defining, class_name, None)
+    return (
+        isinstance(cls, type)
+        and issubclass(cls, BaseEstimator)
+        and cls is not BaseEstimator
+        and cls.__module__ == module_name
+        and not inspect.isabstract(cls)
+        and getattr(exposing, class_name, None) is cls
+    )
+
+
+def trusted_for(file: Path, recorded: Sequence[str]) -> list[str]:
+    """The types to trust loading ``file``: those it needs beyond skops' defaults,
+    each ``recorded`` (the manifest's list) or a scikit-learn estimator.
+
+    Raises :class:`~moorline.errors.IntegrityError` naming any other type.
+    """
+    io = skops_io()
+    with _loading():
+        needed = io.get_untrusted_types(file=file)
+    allowed = set(recorded)
+    refused = sorted(t for t in needed if t not in allowed and not is_sklearn_estimator(t))
+    if refused:
+        raise IntegrityError(
+            f"Model file {file.name!r} needs types that were not recorded as trusted when it "
+            f"was saved ({', '.join(refused)}); refusing to load it"
+        )
+    return sorted(needed)
 
 
 class SklearnFlavor(Flavor):
@@ -51,11 +233,11 @@ class SklearnFlavor(Flavor):
     def save(self, model: Any, path: Path) -> FlavorInfo:
         import sklearn
         import skops
-        import skops.io
 
+        io = skops_io()
         target = path / DATA_FILE
         try:
-            skops.io.dump(model, target)
+            io.dump(model, target)
         except Exception as exc:
             target.unlink(missing_ok=True)
             raise InvalidArgument(
@@ -63,10 +245,12 @@ class SklearnFlavor(Flavor):
                 "pass flavor='python_function' to save it with cloudpickle instead "
                 "(loading it will then execute code)"
             ) from exc
-        trusted = sorted(skops.io.get_untrusted_types(file=target))
+        with _loading():
+            needed = io.get_untrusted_types(file=target)
+        trusted = sorted(t for t in needed if not is_sklearn_estimator(t))
         foreign = [t for t in trusted if not _is_library_type(t)]
         try:  # prove the file loads back with exactly these types, as load will
-            skops.io.load(target, trusted=trusted)
+            load_skops(target, trusted)
         except Exception as exc:
             target.unlink(missing_ok=True)
             raise InvalidArgument(
@@ -101,13 +285,16 @@ class SklearnFlavor(Flavor):
 
 
 def load_skops(file: Path, trusted: Sequence[str]) -> Any:
-    """Load a skops file trusting exactly ``trusted`` beyond skops' defaults."""
-    import skops.io
+    """Load a skops file trusting exactly ``trusted`` beyond skops' defaults
+    (scikit-learn's estimators among them, see :func:`trusted_for`)."""
+    io = skops_io()  # first: importing anything from skops imports skops.io
     from skops.io.exceptions import UntrustedTypesFoundException
 
+    needed = trusted_for(file, trusted)
     try:
-        return skops.io.load(file, trusted=list(trusted))
-    except UntrustedTypesFoundException as exc:
+        with _loading():
+            return io.load(file, trusted=needed)
+    except UntrustedTypesFoundException as exc:  # pragma: no cover - trusted_for refuses first
         raise IntegrityError(
             f"Model file {file.name!r} needs types that were not recorded as trusted when it "
             f"was saved ({exc}); refusing to load it"

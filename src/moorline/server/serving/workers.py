@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import gc
+import json
 import logging
 import os
 import signal
@@ -27,23 +29,18 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
 
 from moorline.errors import InvalidArgument, MoorlineError
+from moorline.server.supervisor import EXIT_CANNOT_SERVE
 
 if TYPE_CHECKING:
     from moorline.bootstrap import Services
 
 log = logging.getLogger("moorline.serving")
 
-#: Exit code of a worker that cannot serve (its deployments cannot be loaded).
-EXIT_CANNOT_SERVE: Final = 3
-#: A worker that dies this many times within RESTART_WINDOW_S is not restarted again.
-MAX_RESTARTS: Final = 5
-RESTART_WINDOW_S: Final = 60.0
 #: GIL switch interval of a worker (Python's default is 5 ms).
 SWITCH_INTERVAL_S: Final = 0.001
 #: glibc malloc arenas of a worker: one for all its threads (see :func:`prepare_for_loading`).
@@ -127,11 +124,17 @@ def prepare_for_loading() -> None:
       that keeps what it freed: 3.5 MiB less resident with the benchmark's two
       models, requests/s unchanged within the noise (hey, 16 and 64
       connections).
+    - skops is imported without its scan of every scikit-learn module
+      (:func:`moorline.models.flavors.sklearn.defer_estimator_scan`): 13 to
+      15 MiB and about half a second less per worker.
     """
     gc.disable()
     libc = _glibc()
     if libc is not None:
         libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    from moorline.models.flavors.sklearn import defer_estimator_scan
+
+    defer_estimator_scan()
 
 
 def settle_after_loading() -> None:
@@ -265,6 +268,16 @@ def _uvicorn_server() -> type[Any]:
     return Server
 
 
+def worker_entry() -> None:
+    """Entry point of a worker process the supervisor started
+    (:mod:`moorline.server.supervisor`): the options (JSON) on standard input,
+    ``argv`` = index, parent pid."""
+    raw = json.loads(sys.stdin.read())
+    names = raw.get("names")
+    options = ServeOptions(**{**raw, "names": None if names is None else tuple(names)})
+    _worker_main(options, int(sys.argv[1]), int(sys.argv[2]))
+
+
 def _worker_main(options: ServeOptions, index: int, parent: int) -> None:
     """Entry point of a spawned worker process."""
     # Own process group: a Ctrl-C in the terminal reaches the supervisor only,
@@ -291,80 +304,6 @@ def _watch_parent(parent: int) -> None:
             return
 
 
-def supervise(options: ServeOptions) -> int:
-    """Run ``options.workers`` worker processes until SIGTERM/SIGINT; the exit code."""
-    reserve = open_socket(options.host, options.port, reuse_port=True)
-    port = reserve.getsockname()[1]
-    options = replace(options, port=port)
-    announce(options, port)
-    import multiprocessing  # the supervisor's only: a single worker never spawns
-
-    context = multiprocessing.get_context("spawn")
-    parent = os.getpid()
-    stopping = threading.Event()
-    processes: dict[int, Any] = {}
-    started: dict[int, list[float]] = {}
-
-    def start(index: int) -> None:
-        process = context.Process(
-            target=_worker_main,
-            args=(options, index, parent),
-            name=f"moorline-serve-{index}",
-            daemon=False,
-        )
-        process.start()
-        processes[index] = process
-        started.setdefault(index, []).append(time.monotonic())
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    code = 0
-    try:
-        for index in range(options.workers):
-            start(index)
-        while not stopping.is_set():
-            stopping.wait(0.2)
-            for index, process in list(processes.items()):
-                if process.is_alive() or stopping.is_set():
-                    continue
-                exitcode = process.exitcode
-                if exitcode == EXIT_CANNOT_SERVE:
-                    log.error("worker %d cannot serve; stopping", index)
-                    code = EXIT_CANNOT_SERVE
-                    stopping.set()
-                    break
-                recent = [t for t in started[index] if time.monotonic() - t < RESTART_WINDOW_S]
-                if len(recent) >= MAX_RESTARTS:
-                    log.error("worker %d keeps dying (exit %s); stopping", index, exitcode)
-                    code = 4
-                    stopping.set()
-                    break
-                log.warning("worker %d exited with %s; restarting it", index, exitcode)
-                start(index)
-    finally:
-        _stop_all(list(processes.values()), options.graceful_timeout_s + 5.0)
-        reserve.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return code
-
-
-def _stop_all(processes: Sequence[Any], timeout_s: float) -> None:
-    for process in processes:
-        if process.is_alive() and process.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-            process.join(5.0)
-
-
 def announce(options: ServeOptions, port: int) -> None:
     """The one stdout line: where the server listens (port 0 is resolved by now)."""
     shown = f"[{options.host}]" if ":" in options.host else options.host
@@ -383,6 +322,10 @@ def serve(options: ServeOptions, services: Services | None = None) -> int:
         return run_worker(replace(options, port=port), sock=sock, services=services)
     if services is not None:
         services.close()
-    gc.enable()  # the supervisor loads nothing (``moorline serve`` turned it off)
-    configure_logging(options.log_level, None)
-    return supervise(options)
+    from moorline.server.supervisor import exec_supervisor
+
+    reserve = open_socket(options.host, options.port, reuse_port=True)
+    port = reserve.getsockname()[1]
+    announce(options, port)
+    exec_supervisor(dataclasses.asdict(replace(options, port=port)), reserve)
+    raise AssertionError("unreachable: exec_supervisor replaces this process")
