@@ -127,6 +127,18 @@ def test_lazy_parquet_gives_the_eager_report(
     assert {c["type"] for c in lazy["columns"]} == {"num", "cat", "text"}
 
 
+@pytest.mark.parametrize("current", ["cur", "small"])
+def test_low_memory_gives_the_same_report(files: dict[str, Path], current: str) -> None:
+    """``low_memory`` re-reads columns instead of keeping them: the same report."""
+    ref, cur = files["ref"], files[current]
+    fast = compute_drift(pq.ParquetFile(ref), pq.ParquetFile(cur), preset="default")
+    lean = compute_drift(
+        pq.ParquetFile(ref), pq.ParquetFile(cur), preset="default", low_memory=True
+    )
+    assert json.loads(lean.to_json()) == json.loads(fast.to_json())
+    assert any(c.type == "cat" for c in lean.columns)  # columns typed from their values
+
+
 def test_profile_of_a_lazy_file_is_the_eager_profile_byte_for_byte(
     files: dict[str, Path],
 ) -> None:

