@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,11 @@ rows = __import__("numpy").load(folder / "rows.npy")
 out["pipe"] = pipe.predict(rows).tolist()
 out["forest"] = forest.predict(rows).tolist()
 out["scanned_after_moorline"] = "sklearn.semi_supervised" in sys.modules
+import tempfile
+from moorline.models.flavors.sklearn import SklearnFlavor
+with tempfile.TemporaryDirectory() as saved:
+    out["saved_trusted"] = SklearnFlavor().save(forest, Path(saved)).config["trusted_types"]
+out["scanned_after_save"] = "sklearn.semi_supervised" in sys.modules
 try:
     load_skops(folder / "foreign.skops", [])
     out["foreign"] = "loaded"
@@ -91,6 +97,13 @@ def test_deferred_loads_the_same_models_refuses_the_same_and_leaves_skops_defaul
     assert seen["forest"] == expected["forest"]
     # moorline's loader never ran the scan (it imports every scikit-learn module)...
     assert seen["scanned_after_moorline"] is False
+    # a model saved there records what a process with skops' full list records
+    x, y = load_breast_cancer(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y)
+    with tempfile.TemporaryDirectory() as saved:
+        recorded = SklearnFlavor().save(forest, Path(saved)).config["trusted_types"]
+    assert seen["saved_trusted"] == recorded == ["sklearn.tree._tree.Tree"]
+    assert seen["scanned_after_save"] is False
     # ...and still refuses a type that is neither recorded nor an estimator
     assert seen["foreign"] == "IntegrityError"
     # another caller with skops' defaults loads an estimator-only file: the list was

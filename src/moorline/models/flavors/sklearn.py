@@ -139,6 +139,12 @@ class _DeferredEstimatorNames(list[str]):
     __hash__ = None
 
 
+def _estimator_names() -> object:
+    """skops' list of estimator names as loaded in this process (None before skops)."""
+    general = sys.modules.get("skops.io._general")
+    return None if general is None else getattr(general, "SKLEARN_ESTIMATOR_TYPE_NAMES", None)
+
+
 @contextmanager
 def _loading() -> Iterator[None]:
     previous = getattr(_LOADER, "active", False)
@@ -247,7 +253,12 @@ class SklearnFlavor(Flavor):
             ) from exc
         with _loading():
             needed = io.get_untrusted_types(file=target)
-        trusted = sorted(t for t in needed if not is_sklearn_estimator(t))
+        if isinstance(_estimator_names(), _DeferredEstimatorNames):
+            # skops' list is deferred here, so its estimators came back as untrusted:
+            # record what a process with skops' full list would (the MLmodel file
+            # tells MLflow's own loader these names)
+            needed = [t for t in needed if not is_sklearn_estimator(t)]
+        trusted = sorted(needed)
         foreign = [t for t in trusted if not _is_library_type(t)]
         try:  # prove the file loads back with exactly these types, as load will
             load_skops(target, trusted)
