@@ -18,6 +18,7 @@ from pathlib import Path
 from moorline.errors import IntegrityError, InvalidArgument, NotFound, PermissionDenied
 from moorline.models.digest import FileDigest, stage_tree, verify
 from moorline.models.flavors import flavor_for_loading
+from moorline.models.lean_imports import before_loading
 from moorline.models.loaded import LoadedModel
 from moorline.models.manifest import MANIFEST_FILE, Manifest
 from moorline.models.mlflow_compat import MLMODEL_FILE, load_mlflow_dir
@@ -66,6 +67,7 @@ def load_staged(
     flavor = flavor_for_loading(
         manifest.flavor, manifest.format, manifest.flavor_config, where=where
     )
+    before_loading(manifest.flavor, where=where)
     predictor = flavor.load(folder)
     return LoadedModel(
         predictor=predictor,

@@ -35,6 +35,7 @@ from moorline.errors import IntegrityError, InvalidArgument, NotImplementedFeatu
 from moorline.models.environment import Environment
 from moorline.models.flavors.base import FlavorInfo, NativePredictor, call_user_code, qualified_name
 from moorline.models.flavors.sklearn import load_skops
+from moorline.models.lean_imports import before_loading
 from moorline.models.loaded import LoadedModel
 from moorline.models.signature import ColumnSchema, ColumnSpec, Signature, TensorSchema
 
@@ -233,6 +234,7 @@ def load_mlflow_dir(path: Path, *, where: str, allow_code_execution: bool) -> Lo
     if isinstance(sk, dict) or (
         isinstance(pyfunc, dict) and pyfunc.get("loader_module") == "mlflow.sklearn"
     ):
+        before_loading("sklearn", where=where)
         return _load_sklearn(
             path,
             sk or {},
@@ -242,6 +244,7 @@ def load_mlflow_dir(path: Path, *, where: str, allow_code_execution: bool) -> Lo
             allow_code_execution=allow_code_execution,
         )
     if isinstance(pyfunc, dict):
+        before_loading("python_function", where=where)
         return _load_with_mlflow(
             path,
             pyfunc,
