@@ -284,3 +284,17 @@ def test_the_commands_work_against_a_server_url_as_the_token(tmp_path: Path) -> 
             assert json.loads(shown.stdout)["policy_text"] == "single v1"
     finally:
         services.close()
+
+
+def test_an_error_is_one_line_at_any_width_and_its_brackets_are_shown_as_typed(
+    world: World,
+) -> None:
+    narrow = world.run(
+        "deploy", "[bold]x[/]", "--model", "churn", "--version", "1", env={"COLUMNS": "40"}
+    )
+    assert narrow.exit_code == 2
+    lines = narrow.stderr.splitlines()
+    assert len(lines) == 1, narrow.stderr
+    assert lines[0].startswith(
+        "error [INVALID_PARAMETER_VALUE] Invalid deployment name '[bold]x[/]'"
+    )

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from moorline.bootstrap import Services, Settings, build_services
 from moorline.cli.errors import EXIT_CODES
@@ -69,9 +70,10 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except MoorlineError as exc:
-            err_console.print(
-                f"[bold red]error[/] [{exc.code.value}] {exc.message}", highlight=False
-            )
+            # Text, not markup (a message may hold brackets); one line whatever the
+            # terminal's width (the terminal wraps it; logs and grep see it whole)
+            line = Text.assemble(("error", "bold red"), f" [{exc.code.value}] {exc.message}")
+            err_console.print(line, soft_wrap=True, highlight=False)
             sys.exit(EXIT_CODES.get(exc.code, 4))
 
     return wrapper  # type: ignore[return-value]
