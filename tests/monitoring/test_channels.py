@@ -303,6 +303,10 @@ def test_channel_configuration_is_checked_and_secrets_stay_out_of_repr() -> None
             sender="a@example.com",
             recipients=("not an address",),
         )
+    # malformed in ways the email parser reports with HeaderParseError (not a ValueError)
+    for bad in ("@", "a@@b", "a@b@c", "(@"):
+        with pytest.raises(InvalidArgument, match="invalid sender address"):
+            EmailChannel(name="e", host="smtp.example.com", sender=bad, recipients=("a@b.org",))
     with pytest.raises(InvalidArgument, match="at least one recipient"):
         EmailChannel(name="e", host="smtp.example.com", sender="a@example.com", recipients=())
     with pytest.raises(InvalidArgument, match="password in clear; set starttls"):

@@ -39,6 +39,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -558,7 +559,7 @@ def _address(channel: str, what: str, value: object) -> str:
         raise InvalidArgument(f"Channel {channel!r}: the {what} must be an email address")
     try:
         address = Address(addr_spec=value.strip())
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, MessageError) as exc:  # HeaderParseError is no ValueError
         raise InvalidArgument(
             f"Channel {channel!r}: invalid {what} address {value!r}: {exc}"
         ) from None
