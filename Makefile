@@ -4,6 +4,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export MLFLOW_DISABLE_TELEMETRY ?= true
+# test processes (pytest-xdist; whole files per process, so a module's fixtures are set up once)
+TEST_WORKERS ?= 2
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
@@ -22,7 +24,7 @@ run: $(STAMP)
 
 ## test: lint, type checks, architecture contracts and every test suite
 test: check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## check: ruff, mypy --strict, import-linter
 check: lint typecheck
@@ -37,7 +39,7 @@ typecheck: $(STAMP)
 
 ## unit: the fast suites only (no browser, no mlflow client)
 unit: $(STAMP)
-	$(PY) -m pytest -m "not slow and not browser and not compat" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser and not compat" $(PYTEST_ARGS)
 
 ## demo: the closed loop end to end on real data, in the store `make run` serves (DEMO_ARGS=--reset to run again)
 demo: $(STAMP)

@@ -208,7 +208,12 @@ def big_site(site: Site) -> Site:
 # -- the browser -------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in
+# the main thread while it is open, and every later test of the same process that
+# starts an event loop (anyio.run, asyncio.run) would fail with "Already running
+# asyncio in this thread" (seen with pytest-xdist, which runs the UI modules first
+# in one worker or the other).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(
