@@ -18,6 +18,11 @@ inputs, not from the statistics; preset ``evidently`` keeps them (raising
   true 2 x 2 table of the (at most two) values, any sample sizes.
 - ``TVD``: total variation distance with a 1,000-permutation p-value after
   ``np.random.seed(0)``; identical in both presets (see :class:`TotalVariation`).
+
+Both ``g_test`` variants use the NumPy + ``scipy.special`` versions of SciPy's
+``power_divergence`` and ``chi2_contingency`` in
+:mod:`~moorline.monitoring.stattests.chisquare` (same values, bit for bit,
+without importing ``scipy.stats``); ``fisher_exact`` still calls SciPy.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from moorline.monitoring.stattests._common import (
     require_nonempty,
     tally,
 )
-from moorline.monitoring.stattests.chisquare import contingency_score
+from moorline.monitoring.stattests.chisquare import contingency_score, power_divergence
 
 _CAT = frozenset({ColumnKind.CATEGORICAL})
 
@@ -60,8 +65,6 @@ class GTestGoodnessOfFit(StatTest):
 
     def compute(self, reference: ReferenceColumn, current: Any, threshold: float) -> StatScore:
         require_nonempty(self, reference, current)
-        from scipy.stats import power_divergence
-
         t = tally(reference, current)
         if t.n != t.m:
             raise InvalidArgument(
@@ -71,10 +74,8 @@ class GTestGoodnessOfFit(StatTest):
                 f"values (preset 'default' runs the two-sample G-test instead)"
             )
         with quiet():
-            res = power_divergence(t.cur, t.ref, lambda_="log-likelihood")
-        return make_score(
-            self, res.pvalue, threshold, statistic=float(res.statistic), variant="goodness_of_fit"
-        )
+            statistic, p_value = power_divergence(t.cur, t.ref, lambda_="log-likelihood")
+        return make_score(self, p_value, threshold, statistic=statistic, variant="goodness_of_fit")
 
 
 class GTestContingency(StatTest):
