@@ -441,29 +441,3 @@ def release_arrow_memory() -> None:
     pyarrow = sys.modules.get("pyarrow")
     if pyarrow is not None:
         pyarrow.default_memory_pool().release_unused()
-
-
-def release_run_memory() -> None:
-    """At the end of a drift run: :func:`release_arrow_memory`, and on glibc
-    ``malloc_trim(0)``, which returns the free pages of the C heap (NumPy's
-    arrays of the columns just tested) that glibc would otherwise keep for
-    later allocations. About a millisecond; nothing else changes."""
-    release_arrow_memory()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    """glibc's ``malloc_trim``, or None (another C library, another OS)."""
-    import ctypes
-    import ctypes.util
-
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
