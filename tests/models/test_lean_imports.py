@@ -7,9 +7,11 @@ Each case runs in a fresh interpreter: this one imported pandas long ago.
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 PROLOGUE = """
 import io, json, logging, sys
@@ -39,7 +41,7 @@ def test_a_serving_process_imports_pandas_without_pyarrow_for_sklearn_and_can_st
     out = run(
         """
         li.prefer_lean_pandas()
-        li.before_loading("sklearn", where="m")
+        li.before_loading("sklearn", executes_code=False, where="m")
         without = "pyarrow" not in sys.modules
         import pandas as pd
         frame = pd.DataFrame({"city": ["oslo", None], "x": [1.0, 2.0]})
@@ -65,10 +67,11 @@ def test_a_serving_process_imports_pandas_without_pyarrow_for_sklearn_and_can_st
 def test_pandas_is_imported_normally_unless_the_process_asks_or_the_flavor_may_need_arrow() -> None:
     out = run(
         """
-        li.before_loading("sklearn", where="m")  # not asked: nothing happens
+        li.before_loading("sklearn", executes_code=False, where="m")  # not asked: nothing happens
         untouched = "pandas" not in sys.modules
         li.prefer_lean_pandas()
-        li.before_loading("python_function", where="m")  # first model may need Arrow
+        # the first model may need Arrow
+        li.before_loading("python_function", executes_code=True, where="m")
         import pandas as pd
         print(json.dumps({
             "untouched": untouched,
@@ -87,9 +90,9 @@ def test_a_python_function_model_after_a_lean_import_is_warned_about_once() -> N
     out = run(
         """
         li.prefer_lean_pandas()
-        li.before_loading("xgboost", where="first")
-        li.before_loading("python_function", where="runs:/abc/model")
-        li.before_loading("python_function", where="runs:/def/model")
+        li.before_loading("xgboost", executes_code=False, where="first")
+        li.before_loading("python_function", executes_code=True, where="runs:/abc/model")
+        li.before_loading("python_function", executes_code=True, where="runs:/def/model")
         print(json.dumps({"lean": li.pandas_is_lean()}))
         """
     )
@@ -104,7 +107,7 @@ def test_a_pyarrow_already_imported_is_not_hidden() -> None:
         """
         import pyarrow
         li.prefer_lean_pandas()
-        li.before_loading("sklearn", where="m")
+        li.before_loading("sklearn", executes_code=False, where="m")
         import pandas as pd
         print(json.dumps({
             "lean": li.pandas_is_lean(),
@@ -114,3 +117,47 @@ def test_a_pyarrow_already_imported_is_not_hidden() -> None:
     )
     assert out["lean"] is False
     assert out["storage"] == "pyarrow"
+
+
+def test_a_pickled_model_imports_pandas_normally_it_may_hold_arrow_backed_objects() -> None:
+    """A pickle (MLflow's sklearn format) can hold pandas objects whose strings are
+    Arrow-backed: unpickled in a process whose pandas lacks PyArrow, they fail. So
+    a model whose loading executes code its files carry never gets the lean import."""
+    out = run(
+        """
+        li.prefer_lean_pandas()
+        li.before_loading("sklearn", executes_code=True, where="mlflow pickle")
+        import pandas as pd
+        print(json.dumps({
+            "lean": li.pandas_is_lean(),
+            "storage": pd.DataFrame({"c": ["a"]})["c"].dtype.storage,
+        }))
+        """
+    )
+    assert out["lean"] is False
+    assert out["storage"] == "pyarrow"
+
+
+def test_an_arrow_backed_pickle_fails_in_a_lean_process_so_pickles_never_make_it_lean(
+    tmp_path: Path,
+) -> None:
+    """Why the rule above: the same pickle loads where pandas has PyArrow and not
+    where pandas was imported without it."""
+    import pandas as pd
+
+    pickled = tmp_path / "index.pkl"
+    pickled.write_bytes(pickle.dumps(pd.Index(["a", "b"])))
+    code = """
+        import pickle
+        li.prefer_lean_pandas()
+        li.before_loading("sklearn", executes_code={executes}, where="m")
+        try:
+            loaded = list(pickle.loads(open({path!r}, "rb").read()))
+        except ImportError as exc:
+            loaded = "ImportError: " + str(exc)
+        print(json.dumps({{"loaded": loaded}}))
+        """
+    normal = run(code.format(executes=True, path=str(pickled)))
+    assert normal["loaded"] == ["a", "b"]
+    lean = run(code.format(executes=False, path=str(pickled)))
+    assert "pyarrow" in str(lean["loaded"]), lean

@@ -67,7 +67,7 @@ def load_staged(
     flavor = flavor_for_loading(
         manifest.flavor, manifest.format, manifest.flavor_config, where=where
     )
-    before_loading(manifest.flavor, where=where)
+    before_loading(manifest.flavor, executes_code=manifest.executes_code_on_load, where=where)
     predictor = flavor.load(folder)
     return LoadedModel(
         predictor=predictor,

@@ -234,7 +234,6 @@ def load_mlflow_dir(path: Path, *, where: str, allow_code_execution: bool) -> Lo
     if isinstance(sk, dict) or (
         isinstance(pyfunc, dict) and pyfunc.get("loader_module") == "mlflow.sklearn"
     ):
-        before_loading("sklearn", where=where)
         return _load_sklearn(
             path,
             sk or {},
@@ -244,7 +243,7 @@ def load_mlflow_dir(path: Path, *, where: str, allow_code_execution: bool) -> Lo
             allow_code_execution=allow_code_execution,
         )
     if isinstance(pyfunc, dict):
-        before_loading("python_function", where=where)
+        before_loading("python_function", executes_code=True, where=where)
         return _load_with_mlflow(
             path,
             pyfunc,
@@ -287,10 +286,12 @@ def _load_sklearn(
         foreign = [t for t in trusted if t.split(".", 1)[0] not in ("sklearn", "numpy", "scipy")]
         executes = bool(foreign)
         _check_code_execution(executes, allow_code_execution, where, f"skops types {foreign}")
+        before_loading("sklearn", executes_code=executes, where=where)
         model = load_skops(file, trusted)
     elif fmt in ("pickle", "cloudpickle"):
         executes = True
         _check_code_execution(True, allow_code_execution, where, f"{fmt} serialization")
+        before_loading("sklearn", executes_code=True, where=where)
         with file.open("rb") as fh:
             if fmt == "pickle":
                 model = pickle.load(fh)  # noqa: S301 - allowed by the caller, see _check_code_execution
