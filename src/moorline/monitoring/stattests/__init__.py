@@ -77,7 +77,12 @@ Factory = Callable[..., StatTest]
 
 # name -> (evidently factory, default factory, default options of the default preset)
 _REGISTRY: dict[str, tuple[Factory, Factory, dict[str, Any], dict[str, Any]]] = {
-    "ks": (KolmogorovSmirnov, KolmogorovSmirnov, {"exact_ties": False}, {"exact_ties": True}),
+    "ks": (
+        KolmogorovSmirnov,
+        KolmogorovSmirnov,
+        {"exact_ties": False},
+        {"exact_ties": True, "scipy_overflow": False},
+    ),
     "chisquare": (ChiSquareGoodnessOfFit, ChiSquareContingency, {}, {}),
     "z": (ZTest, ZTest, {"survival": False}, {"survival": True}),
     "wasserstein": (Wasserstein, Wasserstein, {}, {}),

@@ -19,9 +19,9 @@ inputs, not from the statistics; preset ``evidently`` keeps them (raising
 - ``TVD``: total variation distance with a 1,000-permutation p-value after
   ``np.random.seed(0)``; identical in both presets (see :class:`TotalVariation`).
 
-Both ``g_test`` variants use the NumPy + ``scipy.special`` versions of SciPy's
+Both ``g_test`` variants use the NumPy + ``scipy.special`` equivalents of SciPy's
 ``power_divergence`` and ``chi2_contingency`` in
-:mod:`~moorline.monitoring.stattests.chisquare` (same values, bit for bit,
+:mod:`~moorline.monitoring.stattests.chisquare` (the same values to 1e-12,
 without importing ``scipy.stats``); ``fisher_exact`` still calls SciPy.
 """
 

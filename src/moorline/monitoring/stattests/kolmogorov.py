@@ -39,11 +39,14 @@ and ``n d^{3/2} <= 1.4``
 ``smirnov(n, d)`` is the one-sided survival function ``P(D_n^+ >= d)`` of
 ``scipy.special``.
 
-(*) One exception, where ``scipy.stats`` is still imported (lazily): SciPy's
-evaluation of Durbin's matrix overflows for ``n`` above ~16,000 and
-``d sqrt(n)`` below ~0.14, where ``P(D_n < d)`` is below 1e-28, and returns 0
-where the value is 1; :func:`_durbin_cdf` follows SciPy's magnitudes to detect
-this and the result is then taken from ``scipy.stats.kstwo`` itself. The
+(*) One exception: SciPy's evaluation of Durbin's matrix overflows for ``n``
+above ~16,000 and ``d sqrt(n)`` below ~0.14, where ``P(D_n < d)`` is below
+1e-28, and returns 0 where the value is 1 (two large, nearly identical samples
+get a p-value of 0). :func:`_durbin_cdf` follows SciPy's magnitudes to detect
+this; with ``scipy_overflow=True`` (preset ``evidently``, which must report
+what Evidently reports) the result is then taken from ``scipy.stats.kstwo``
+itself (imported then), with ``scipy_overflow=False`` (preset ``default``) it
+is the true value. The
 automatic test choice of the drift engine (``ks`` for at most 1,000 reference
 values) never gets there: ``n`` is then at most 1,000.
 
@@ -110,10 +113,14 @@ FloatVector = npt.NDArray[np.float64]
 _SCALE_BITS = 128
 
 
-def kolmogorov_sf(d: float, n: int) -> float:
+def kolmogorov_sf(d: float, n: int, *, scipy_overflow: bool = True) -> float:
     """``P(D_n >= d)`` for the two-sided one-sample K-S statistic ``D_n``;
     equals ``scipy.stats.kstwo.sf(d, n)``. NaN for NaN ``d`` and for ``n``
     below 1 or not a whole number.
+
+    ``scipy_overflow``: where SciPy's evaluation of Durbin's matrix overflows
+    (see the module docstring), give SciPy's value (0: what Evidently reports)
+    rather than the true one (1 to double precision).
 
     >>> kolmogorov_sf(0.5, 1)
     1.0
@@ -141,7 +148,7 @@ def kolmogorov_sf(d: float, n: int) -> float:
     s = t * d
     if n <= SMALL_N:
         if s <= DURBIN_MAX_S:
-            return _durbin_sf(n, d)
+            return _durbin_sf(n, d, scipy_overflow)
         if s <= POMERANZ_MAX_S:
             return _from_scipy(n, d)
         return _twice_smirnov(n, d)
@@ -152,7 +159,7 @@ def kolmogorov_sf(d: float, n: int) -> float:
     # d**1.5 as NumPy's power ufunc computes it (SciPy's test; it can differ
     # from the C library's ``pow`` in the last bit, which moves the boundary)
     if n <= DURBIN_MAX_N and n * float(np.power(np.asarray(d), 1.5)) <= DURBIN_MAX_ND32:
-        return _durbin_sf(n, d)
+        return _durbin_sf(n, d, scipy_overflow)
     return _clip(1.0 - _pelz_good_cdf(n, d))
 
 
@@ -166,8 +173,8 @@ def _twice_smirnov(n: int, d: float) -> float:
     return _clip(2.0 * float(smirnov(n, d)))
 
 
-def _durbin_sf(n: int, d: float) -> float:
-    cdf = _durbin_cdf(n, d)
+def _durbin_sf(n: int, d: float, scipy_overflow: bool) -> float:
+    cdf = _durbin_cdf(n, d, track_scipy=scipy_overflow)
     if cdf is None:
         # SciPy's own evaluation overflows here (see _durbin_cdf); its result
         # is an artefact of that, so only SciPy can reproduce it
@@ -212,7 +219,7 @@ def _lower_tail_exact(n: int, t: float) -> float:
 # -- Durbin's matrix -------------------------------------------------------------------
 
 
-def _durbin_cdf(n: int, d: float) -> float | None:
+def _durbin_cdf(n: int, d: float, *, track_scipy: bool = True) -> float | None:
     """``P(D_n < d)`` by Durbin's matrix, or None where SciPy's evaluation of
     it overflows (see below).
 
@@ -266,7 +273,9 @@ def _durbin_cdf(n: int, d: float) -> float | None:
                 product, extra = _normalised(product @ square)
                 product_exp += square_exp + extra
             product_held += square_held
-            if _log2_largest(product) + product_exp - product_held >= _OVERFLOW_LOG2:
+            if track_scipy and (
+                _log2_largest(product) + product_exp - product_held >= _OVERFLOW_LOG2
+            ):
                 return None
         bits >>= 1
         if not bits:
@@ -274,10 +283,10 @@ def _durbin_cdf(n: int, d: float) -> float | None:
         square, extra = _normalised(square @ square)
         square_exp = 2 * square_exp + extra
         square_held *= 2
-        if _log2_largest(square) + square_exp - square_held >= _OVERFLOW_LOG2:
+        if track_scipy and (_log2_largest(square) + square_exp - square_held >= _OVERFLOW_LOG2):
             return None
         centre_log2 = _log2(float(square[centre, centre])) + square_exp - square_held
-        if abs(centre_log2 - _SCALE_BITS) < 1e-6:
+        if track_scipy and abs(centre_log2 - _SCALE_BITS) < 1e-6:
             return None  # too close to SciPy's rescaling threshold to tell its choice
         if centre_log2 > _SCALE_BITS:
             square_held += _SCALE_BITS

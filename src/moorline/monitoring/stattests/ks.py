@@ -167,8 +167,11 @@ class KolmogorovSmirnov(StatTest):
     score_kind = ScoreKind.P_VALUE
     rule = "p<=t"
 
-    def __init__(self, *, exact_ties: bool = False) -> None:
+    def __init__(self, *, exact_ties: bool = False, scipy_overflow: bool = True) -> None:
         self.exact_ties = exact_ties
+        #: the asymptotic p-value where SciPy's own evaluation overflows: SciPy's
+        #: 0 (preset evidently, as Evidently reports it) or the true value (default)
+        self.scipy_overflow = scipy_overflow
 
     def compute(self, reference: ReferenceColumn, current: Any, threshold: float) -> StatScore:
         r = numerical_reference(self, reference)
@@ -190,5 +193,6 @@ class KolmogorovSmirnov(StatTest):
         d = ks_statistic(r, np.sort(c))
         big, small = sorted([float(n), float(m)], reverse=True)
         en = big * small / (big + small)
-        p = float(np.clip(kolmogorov_sf(d, int(np.round(en))), 0, 1))
+        sf = kolmogorov_sf(d, int(np.round(en)), scipy_overflow=self.scipy_overflow)
+        p = float(np.clip(sf, 0, 1))
         return make_score(self, p, threshold, statistic=d, method="asymp")
