@@ -258,12 +258,13 @@ def test_thousand_versions_register_and_search_fast(registry: RegistryStore) -> 
     for n in range(0, 1000, 10):
         set_alias(registry, "big", f"a{n}", n + 1)
     versions(registry, "name = 'big'", max_results=1000)  # warm the statement cache
-    started = time.perf_counter()
+    # CPU time of this process (the REST backend's server is a thread of it): what the
+    # search costs, not how busy the machine is (the test runs beside other workers)
+    started = time.process_time()
     page = versions(registry, "name = 'big'", max_results=1000)
-    search_ms = (time.perf_counter() - started) * 1000
+    search_ms = (time.process_time() - started) * 1000
     assert len(page.items) == 1000 and page.next_page_token is None
     assert page.items[0].version == 1000 and page.items[-1].tags == {"n": "0", "kind": "gbm"}
     assert sum(len(v.aliases) for v in page.items) == 100
     assert create_ms < 15, f"create_model_version took {create_ms:.2f} ms on average"
-    # 642 ms seen with both cores busy (two test workers and another job)
-    assert search_ms < 1500, f"searching 1,000 versions took {search_ms:.1f} ms"
+    assert search_ms < 400, f"searching 1,000 versions took {search_ms:.1f} ms of CPU"
