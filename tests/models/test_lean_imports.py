@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 PROLOGUE = """
 import io, json, logging, sys
 logging.basicConfig(level=logging.WARNING, format="LOG %(levelname)s %(message)s")
@@ -102,36 +104,30 @@ def test_a_python_function_model_after_a_lean_import_is_warned_about_once() -> N
     assert "runs:/abc/model" in warnings[0] and "without PyArrow" in warnings[0]
 
 
-def test_a_pyarrow_already_imported_is_not_hidden() -> None:
+@pytest.mark.parametrize(
+    ("before", "executes_code"),
+    [
+        # a PyArrow already imported is not hidden
+        ("import pyarrow", False),
+        # a pickle (MLflow's sklearn format) can hold pandas objects whose strings
+        # are Arrow-backed, which fail to unpickle where pandas lacks PyArrow (see
+        # below): a model whose loading executes code never gets the lean import
+        ("", True),
+    ],
+)
+def test_pandas_keeps_pyarrow_when_it_is_imported_already_or_the_model_executes_code(
+    before: str, executes_code: bool
+) -> None:
     out = run(
-        """
-        import pyarrow
+        f"""
+        {before}
         li.prefer_lean_pandas()
-        li.before_loading("sklearn", executes_code=False, where="m")
+        li.before_loading("sklearn", executes_code={executes_code}, where="m")
         import pandas as pd
-        print(json.dumps({
+        print(json.dumps({{
             "lean": li.pandas_is_lean(),
-            "storage": pd.DataFrame({"c": ["a"]})["c"].dtype.storage,
-        }))
-        """
-    )
-    assert out["lean"] is False
-    assert out["storage"] == "pyarrow"
-
-
-def test_a_pickled_model_imports_pandas_normally_it_may_hold_arrow_backed_objects() -> None:
-    """A pickle (MLflow's sklearn format) can hold pandas objects whose strings are
-    Arrow-backed: unpickled in a process whose pandas lacks PyArrow, they fail. So
-    a model whose loading executes code its files carry never gets the lean import."""
-    out = run(
-        """
-        li.prefer_lean_pandas()
-        li.before_loading("sklearn", executes_code=True, where="mlflow pickle")
-        import pandas as pd
-        print(json.dumps({
-            "lean": li.pandas_is_lean(),
-            "storage": pd.DataFrame({"c": ["a"]})["c"].dtype.storage,
-        }))
+            "storage": pd.DataFrame({{"c": ["a"]}})["c"].dtype.storage,
+        }}))
         """
     )
     assert out["lean"] is False
