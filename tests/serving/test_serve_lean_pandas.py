@@ -79,9 +79,10 @@ def predict(server: Serve, content: bytes, content_type: str) -> list[int]:
     return [int(v) for v in reply.json()["predictions"]]
 
 
-def test_json_and_csv_are_answered_by_a_worker_without_pyarrow(
+def test_json_and_csv_need_no_pyarrow_and_a_parquet_body_loads_it_on_demand(
     served: Served,
 ) -> None:
+    """One test, in this order: PyArrow must not be mapped before the Parquet body."""
     server, rows, expected = served
     split = rows.to_json(orient="split", index=False).encode()
     assert predict(server, b'{"dataframe_split": ' + split + b"}", "application/json") == expected
@@ -92,11 +93,6 @@ def test_json_and_csv_are_answered_by_a_worker_without_pyarrow(
     assert predict(server, rows.to_csv(index=False).encode(), "text/csv") == expected
     assert not maps_pyarrow(server.process.pid), "the worker loaded PyArrow for JSON and CSV"
 
-
-def test_a_parquet_body_imports_pyarrow_on_demand_and_is_answered(
-    served: Served,
-) -> None:
-    server, rows, expected = served
     buffer = io.BytesIO()
     rows.to_parquet(buffer, index=False)
     assert predict(server, buffer.getvalue(), "application/vnd.apache.parquet") == expected

@@ -154,7 +154,8 @@ def compute_drift(
       and Arrow's default pool hands what it freed back to the system after every
       column. At 100,000 x 20 from files: about 15% less peak memory for about
       30% more CPU. ``moorline drift`` (one run, then exit) sets it; a monitor,
-      which checks window after window, does not.
+      which checks window after window, does not. Either way, what Arrow's pool
+      freed during the run is handed back once at its end.
 
     Raises :class:`InvalidArgument` for bad options or missing columns, and,
     with ``preset="evidently"``, for the first column that cannot be tested.
